@@ -1,0 +1,83 @@
+"""The device catalog: shipped TOML files under hardware/data/ and user files by path.
+
+Owns name resolution and TOML -> DeviceSpec conversion. Errors are ValueError subclasses
+(LookupError for unknown names) with the known names listed; the CLI turns them into exit 2.
+"""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from hardware.probe import probe_cpu_overrides
+from hardware.spec import DeviceSpec
+
+DATA_DIR = Path(__file__).parent / "data"
+
+
+class UnknownDeviceError(ValueError):
+    pass
+
+
+def device_names() -> list[str]:
+    return sorted(p.stem for p in DATA_DIR.glob("*.toml"))
+
+
+def load_device(name_or_path: str | Path) -> DeviceSpec:
+    """A catalog name (`h100-sxm`) or a path to a device TOML file."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise UnknownDeviceError(f"device file {str(path)!r} does not exist")
+        return parse_device_file(path)
+    shipped = DATA_DIR / f"{name_or_path}.toml"
+    if not shipped.is_file():
+        raise UnknownDeviceError(
+            f"unknown device {str(name_or_path)!r}; known devices: {', '.join(device_names())} "
+            f"(or pass a path to your own .toml, see hardware/data/h100-sxm.toml)"
+        )
+    spec = parse_device_file(shipped)
+    return probe_cpu_overrides(spec) if spec.kind == "cpu" else spec
+
+
+def parse_device_file(path: Path) -> DeviceSpec:
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return _from_dict(raw, origin=str(path))
+    except KeyError as exc:
+        raise ValueError(f"{path}: missing required key {exc.args[0]!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def _from_dict(raw: dict, *, origin: str) -> DeviceSpec:
+    link = raw["host_link"]
+    inter = raw.get("interconnect") or {}
+    price = raw["price"]
+    sources = raw.get("sources", {})
+    return DeviceSpec(
+        name=raw["name"],
+        display_name=raw.get("display_name", raw["name"]),
+        vendor=raw.get("vendor", "unknown"),
+        kind=raw["kind"],
+        memory_gib=float(raw["memory_gib"]),
+        memory_bandwidth_gb_per_s=float(raw["memory_bandwidth_gb_per_s"]),
+        peak_tflops={k: float(v) for k, v in raw["peak_tflops"].items()},
+        tdp_w=float(raw["tdp_w"]),
+        idle_w=float(raw.get("idle_w", 0.1 * float(raw["tdp_w"]))),
+        host_link_kind=link["kind"],
+        host_link_gb_per_s=float(link["gb_per_s"]),
+        interconnect_kind=inter.get("kind"),
+        interconnect_bidirectional_gb_per_s=(
+            float(inter["bidirectional_gb_per_s"]) if "bidirectional_gb_per_s" in inter else None
+        ),
+        price_usd_per_hour=float(price["usd_per_hour"]),
+        price_as_of=str(price["as_of"]),
+        price_source=str(price.get("source", "")),
+        sources=tuple(sources.get("specs", ())),
+        notes=str(sources.get("notes", "")),
+        origin=origin,
+    )

@@ -1,0 +1,135 @@
+"""The cost model: the only place where step shapes become seconds.
+
+Owns the StepCost record, the CostModel protocol and the roofline implementation: per-op
+FLOPs and bytes (from simulator/ops.py) -> time = max(FLOPs/(eta_c*F), bytes/(eta_m*BW)) per op,
+summed, plus tensor-parallel all-reduce over the interconnect and a fixed per-step overhead
+(formulas.md, "Roofline step time"). Measured-profile models plug in through the same protocol.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from hardware import DeviceSpec
+from simulator.batch_shape import BatchShape
+from simulator.model_spec import ModelSpec, dtype_bytes
+from simulator.ops import OpCost, attention_ops, logits_op, token_ops
+
+BOUND_COMPUTE, BOUND_MEMORY, BOUND_OVERHEAD = 0, 1, 2
+BOUND_NAMES = ("compute", "memory", "overhead")
+
+
+@dataclass(frozen=True, slots=True)
+class StepCost:
+    """Seconds for one step, split by what bounds each op, with provenance."""
+
+    time_s: float
+    compute_s: float  # summed time of ops whose FLOP time exceeds their memory time
+    memory_s: float  # summed time of memory-bound ops
+    comm_s: float  # tensor-parallel collectives
+    overhead_s: float  # fixed per-step (scheduling, launch) time
+    flops: float
+    bytes: float
+    bound: int  # BOUND_COMPUTE | BOUND_MEMORY | BOUND_OVERHEAD: largest of the three parts
+    source: str  # "roofline" | "profile" | "fit" (least trusted source among the step's ops)
+
+
+class CostModel(Protocol):
+    def step_cost(self, shape: BatchShape) -> StepCost: ...
+
+    def describe(self) -> dict: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RooflineParams:
+    """Efficiency factors and overheads. Defaults are the ideal roofline (uncalibrated)."""
+
+    eta_compute: float = 1.0
+    eta_memory: float = 1.0
+    step_overhead_s: float = 0.0
+    collective_latency_s: float = 10e-6  # per all-reduce launch; NCCL small-message latency order
+
+    def __post_init__(self) -> None:
+        for name in ("eta_compute", "eta_memory"):
+            v = getattr(self, name)
+            if not 0 < v <= 1:
+                raise ValueError(f"{name} must be in (0, 1], got {v!r}")
+        for name in ("step_overhead_s", "collective_latency_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+
+
+class RooflineCostModel:
+    """Per-op roofline on one device, tensor parallel degree `tp`."""
+
+    source = "roofline"
+
+    def __init__(self, model: ModelSpec, device: DeviceSpec, *, dtype: str = "bf16", tp: int = 1,
+                 params: RooflineParams = RooflineParams()):
+        self.model, self.device, self.dtype, self.tp, self.params = model, device, dtype, tp, params
+        self.flops_per_s = device.peak_flops(dtype) * params.eta_compute
+        self.bytes_per_s = device.memory_bandwidth_bytes_per_s * params.eta_memory
+        self.beta = dtype_bytes(dtype)
+        self._token_cache: dict[int, tuple[float, float, float, float, float]] = {}
+        self._logit_cache: dict[int, tuple[float, float, float, float, float]] = {}
+
+    def describe(self) -> dict:
+        return {
+            "kind": "roofline",
+            "source": self.source,
+            "device": self.device.name,
+            "dtype": self.dtype,
+            "tp": self.tp,
+            "eta_compute": self.params.eta_compute,
+            "eta_memory": self.params.eta_memory,
+            "step_overhead_s": self.params.step_overhead_s,
+            "known_error": "ideal roofline, uncalibrated: real engines are typically 1.4-1.9x slower",
+        }
+
+    def _sum_ops(self, ops: list[OpCost]) -> tuple[float, float, float, float, float]:
+        """(compute_s, memory_s, comm_s, flops, bytes) with each op bound by its larger time."""
+        compute_s = memory_s = comm_s = flops = nbytes = 0.0
+        for op in ops:
+            if op.comm_bytes:
+                comm_s += self._all_reduce_s(op.comm_bytes) * op.count
+                continue
+            t_c = op.flops / self.flops_per_s
+            t_m = op.bytes / self.bytes_per_s
+            if t_c >= t_m:
+                compute_s += t_c
+            else:
+                memory_s += t_m
+            flops += op.flops
+            nbytes += op.bytes
+        return compute_s, memory_s, comm_s, flops, nbytes
+
+    def _all_reduce_s(self, nbytes: float) -> float:
+        """Ring all-reduce: 2(tp-1)/tp of the message over the one-way link, plus latency."""
+        if self.tp == 1:
+            return 0.0
+        ring = 2 * (self.tp - 1) / self.tp * nbytes / self.device.link_bytes_per_s
+        return ring + self.params.collective_latency_s
+
+    def _cached(self, cache: dict, key: int, build) -> tuple[float, float, float, float, float]:
+        hit = cache.get(key)
+        if hit is None:
+            hit = cache[key] = self._sum_ops(build(self.model, key, self.beta, self.tp))
+        return hit
+
+    def step_cost(self, shape: BatchShape) -> StepCost:
+        tokens = shape.num_tokens
+        c1, m1, x1, f1, b1 = self._cached(self._token_cache, tokens, token_ops) if tokens else (0,) * 5
+        c2, m2, x2, f2, b2 = (
+            self._cached(self._logit_cache, shape.num_logits, logits_op) if shape.num_logits else (0,) * 5
+        )
+        c3, m3, x3, f3, b3 = self._sum_ops(attention_ops(self.model, shape, self.beta, self.tp))
+        compute_s, memory_s = c1 + c2 + c3, m1 + m2 + m3
+        comm_s = x1 + x2 + x3
+        overhead_s = self.params.step_overhead_s
+        parts = (compute_s, memory_s, comm_s + overhead_s)
+        bound = max(range(3), key=parts.__getitem__)
+        return StepCost(
+            time_s=compute_s + memory_s + comm_s + overhead_s,
+            compute_s=compute_s, memory_s=memory_s, comm_s=comm_s, overhead_s=overhead_s,
+            flops=f1 + f2 + f3, bytes=b1 + b2 + b3, bound=bound, source=self.source,
+        )

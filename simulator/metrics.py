@@ -1,0 +1,113 @@
+"""Summaries with vLLM `bench serve` names and definitions, for simulated and measured runs.
+
+Owns the metric definitions: completed, duration, request/output/total-token throughput,
+request_goodput under SLOs, and mean/median/std/p90/p99 of ttft_ms, tpot_ms (per request,
+(e2el - ttft)/(output - 1) for outputs > 1), itl_ms (every inter-token gap) and e2el_ms.
+`summarise_requests` works on plain arrays so a measured run is summarised by the same code;
+`engine_stats` adds what only a simulation knows (KV usage, batch size, bound fractions).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+PERCENTILES = (50, 90, 99)
+
+
+def weighted_percentiles(values: np.ndarray, counts: np.ndarray, qs=PERCENTILES) -> list[float]:
+    """np.percentile(..., method='linear') of `values` each repeated `counts` times, exactly,
+    without materialising the repeats."""
+    order = np.argsort(values, kind="stable")
+    v, c = values[order], np.asarray(counts, dtype=np.int64)[order]
+    cum = np.cumsum(c)
+    total = int(cum[-1])
+    out = []
+    for q in qs:
+        h = (total - 1) * q / 100.0
+        lo = int(np.floor(h))
+        frac = h - lo
+        v_lo = v[np.searchsorted(cum, lo, side="right")]
+        v_hi = v[np.searchsorted(cum, min(lo + 1, total - 1), side="right")]
+        out.append(float(v_lo + (v_hi - v_lo) * frac))
+    return out
+
+
+def _dist(name: str, values_ms: np.ndarray, counts: np.ndarray | None = None) -> dict[str, float]:
+    """mean/median/std/p90/p99 with vLLM's key names (e.g. mean_ttft_ms, p99_ttft_ms)."""
+    if counts is None:
+        counts = np.ones(len(values_ms), dtype=np.int64)
+    if len(values_ms) == 0 or counts.sum() == 0:
+        nan = float("nan")
+        return {f"mean_{name}": nan, f"median_{name}": nan, f"std_{name}": nan,
+                **{f"p{q}_{name}": nan for q in PERCENTILES if q != 50}}
+    w = counts / counts.sum()
+    mean = float(np.dot(values_ms, w))
+    std = float(np.sqrt(np.dot((values_ms - mean) ** 2, w)))
+    p = weighted_percentiles(values_ms, counts)
+    out = {f"mean_{name}": mean, f"median_{name}": p[0], f"std_{name}": std}
+    out.update({f"p{q}_{name}": v for q, v in zip(PERCENTILES[1:], p[1:])})
+    return out
+
+
+def summarise_requests(*, arrival_s, first_token_s, finish_s, prompt_tokens, output_tokens, ok,
+                       itl_s, itl_count, slo_ttft_ms=None, slo_tpot_ms=None, slo_e2el_ms=None) -> dict:
+    """vLLM bench-serve style summary of completed requests (`ok` marks them)."""
+    ok = np.asarray(ok, dtype=bool)
+    arrival, first, finish = (np.asarray(a, dtype=np.float64)[ok] for a in (arrival_s, first_token_s, finish_s))
+    prompt, output = (np.asarray(a, dtype=np.int64)[ok] for a in (prompt_tokens, output_tokens))
+    completed = int(ok.sum())
+    duration = float(np.max(finish)) if completed else 0.0
+    ttft_ms = (first - arrival) * 1e3
+    e2el_ms = (finish - arrival) * 1e3
+    multi = output > 1
+    tpot_ms = (e2el_ms[multi] - ttft_ms[multi]) / (output[multi] - 1)
+    good = np.ones(completed, dtype=bool)
+    if slo_ttft_ms is not None:
+        good &= ttft_ms <= slo_ttft_ms
+    if slo_tpot_ms is not None:
+        tpot_all = np.zeros(completed)
+        tpot_all[multi] = tpot_ms
+        good &= tpot_all <= slo_tpot_ms
+    if slo_e2el_ms is not None:
+        good &= e2el_ms <= slo_e2el_ms
+    has_slo = any(x is not None for x in (slo_ttft_ms, slo_tpot_ms, slo_e2el_ms))
+    per_s = (lambda x: x / duration) if duration > 0 else (lambda x: float("nan"))
+    out = {
+        "completed": completed,
+        "duration": duration,
+        "total_input_tokens": int(prompt.sum()),
+        "total_output_tokens": int(output.sum()),
+        "request_throughput": per_s(completed),
+        "request_goodput": per_s(int(good.sum())) if has_slo else None,
+        "output_throughput": per_s(float(output.sum())),
+        "total_token_throughput": per_s(float(prompt.sum() + output.sum())),
+    }
+    for name, vals in (("ttft_ms", ttft_ms), ("tpot_ms", tpot_ms), ("e2el_ms", e2el_ms)):
+        out.update(_dist(name, vals))
+    out.update(_dist("itl_ms", np.asarray(itl_s, dtype=np.float64) * 1e3, np.asarray(itl_count)))
+    return out
+
+
+def engine_stats(steps: dict[str, np.ndarray]) -> dict:
+    """Time-weighted engine figures from the per-step records of every replica."""
+    dur = steps["duration_s"]
+    total = float(dur.sum())
+    if total == 0:
+        return {"num_steps": 0}
+    usage = steps["kv_blocks_used"] / np.maximum(steps["kv_blocks_total"], 1)
+    bound = steps["bound"]
+    batch = steps["num_decode"] + (steps["num_prefill_tokens"] > 0)
+    return {
+        "num_steps": int(len(dur)),
+        "mean_step_ms": total / len(dur) * 1e3,
+        "mean_kv_cache_usage": float(np.dot(usage, dur) / total),
+        "max_kv_cache_usage": float(usage.max()),
+        "mean_num_running": float(np.dot(steps["num_running"], dur) / total),
+        "max_num_running": int(steps["num_running"].max()),
+        "mean_decode_batch_size": float(np.dot(steps["num_decode"], dur) / total),
+        "max_step_batch_size": int(batch.max()),
+        "frac_steps_memory_bound": float(np.mean(bound == 1)),
+        "frac_time_memory_bound": float(dur[bound == 1].sum() / total),
+        "frac_time_compute_bound": float(dur[bound == 0].sum() / total),
+        "frac_time_overhead_bound": float(dur[bound == 2].sum() / total),
+        "busy_time_s": total,
+    }

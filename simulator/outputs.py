@@ -1,0 +1,144 @@
+"""Result files: the JSON summary (metrics + provenance), the per-request table and the
+Chrome/Perfetto step trace.
+
+Owns the on-disk formats that reports/ and users read; does not compute metrics (metrics.py).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from simulator.cost_model import BOUND_NAMES
+from simulator.metrics import engine_stats, summarise_requests
+from simulator.recorder import FAILED, FINISHED
+from simulator.run import RunResult
+
+REQUEST_COLUMNS = ("request_id", "replica", "status", "arrival_s", "prompt_tokens", "output_tokens",
+                   "first_token_s", "finish_s", "ttft_ms", "e2el_ms", "tpot_ms", "num_preemptions",
+                   "fail_reason")
+
+
+def version() -> str:
+    try:
+        return metadata.version("servesim")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def build_summary(result: RunResult) -> dict:
+    rec, s = result.recorder, result.scenario
+    metrics = summarise_requests(
+        arrival_s=rec.arrival_s, first_token_s=rec.first_token_s, finish_s=rec.finish_s,
+        prompt_tokens=rec.prompt_tokens, output_tokens=rec.output_tokens, ok=rec.status == FINISHED,
+        itl_s=np.frombuffer(rec.itl_s) if len(rec.itl_s) else np.zeros(0),
+        itl_count=np.frombuffer(rec.itl_count, dtype=np.int64) if len(rec.itl_count) else np.zeros(0, np.int64),
+        slo_ttft_ms=s.slo_ttft_ms, slo_tpot_ms=s.slo_tpot_ms, slo_e2el_ms=s.slo_e2el_ms,
+    )
+    failed = rec.status == FAILED
+    metrics.update({
+        "submitted": int(len(rec.status)),
+        "failed": int(failed.sum()),
+        "failure_reasons": dict(Counter(_reason_kind(r) for r in rec.fail_reason.values())),
+        "num_preemptions": int(rec.num_preemptions.sum()),
+        "num_preempted_requests": int(np.count_nonzero(rec.num_preemptions)),
+    })
+    metrics.update(engine_stats(rec.step_arrays()))
+    return {
+        "servesim_version": version(),
+        "scenario": s.as_dict(),
+        "provenance": {
+            "model": {"name": result.model.name, "total_params": result.model.total_params,
+                      "active_params_per_token": result.model.active_params_per_token},
+            "hardware": {"name": result.device.name, "display_name": result.device.display_name,
+                         "file": result.device.origin, "price_usd_per_hour": result.device.price_usd_per_hour,
+                         "price_as_of": result.device.price_as_of},
+            "cost_model": result.cost_model,
+            "memory": result.memory.as_dict(),
+            "scheduler_limits": {"max_num_seqs": result.limits.max_num_seqs,
+                                 "max_num_batched_tokens": result.limits.max_num_batched_tokens,
+                                 "chunk_size": result.limits.chunk_size},
+            "max_model_len": result.max_model_len,
+            "seed": s.seed,
+        },
+        "metrics": metrics,
+        "wall_time_s": result.wall_s,
+    }
+
+
+def _reason_kind(reason: str) -> str:
+    return reason.split(" exceeds ")[-1].split("=")[0].split(" of ")[0] if " exceeds " in reason else reason
+
+
+def summary_json(summary: dict) -> str:
+    """Deterministic JSON (NaN -> null); wall time is excluded so same seed => same bytes."""
+    clean = {k: v for k, v in summary.items() if k != "wall_time_s"}
+    return json.dumps(_nan_to_none(clean), indent=2, sort_keys=True)
+
+
+def _nan_to_none(x):
+    if isinstance(x, dict):
+        return {k: _nan_to_none(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_nan_to_none(v) for v in x]
+    if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
+        return None if math.isnan(x) else str(x)
+    return x
+
+
+def request_rows(result: RunResult):
+    rec = result.recorder
+    status_name = {0: "pending", FINISHED: "finished", FAILED: "failed"}
+    ttft = (rec.first_token_s - rec.arrival_s) * 1e3
+    e2el = (rec.finish_s - rec.arrival_s) * 1e3
+    out = rec.output_tokens
+    tpot = np.where(out > 1, (e2el - ttft) / np.maximum(out - 1, 1), np.nan)
+    for i in range(len(rec.status)):
+        yield (i, int(rec.replica[i]), status_name[int(rec.status[i])], float(rec.arrival_s[i]),
+               int(rec.prompt_tokens[i]), int(out[i]), float(rec.first_token_s[i]), float(rec.finish_s[i]),
+               float(ttft[i]), float(e2el[i]), float(tpot[i]), int(rec.num_preemptions[i]),
+               rec.fail_reason.get(i, ""))
+
+
+def write_requests_csv(result: RunResult, path: Path) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(REQUEST_COLUMNS)
+        w.writerows(request_rows(result))
+
+
+def write_chrome_trace(result: RunResult, path: Path) -> None:
+    """One complete event per engine step per replica (Perfetto / chrome://tracing)."""
+    steps = result.recorder.step_arrays()
+    events = []
+    for i in range(len(steps["start_s"])):
+        events.append({
+            "name": f"step p{int(steps['num_prefill_tokens'][i])} d{int(steps['num_decode'][i])}",
+            "ph": "X", "pid": 0, "tid": int(steps["replica"][i]),
+            "ts": steps["start_s"][i] * 1e6, "dur": steps["duration_s"][i] * 1e6,
+            "args": {"bound": BOUND_NAMES[int(steps["bound"][i])],
+                     "kv_blocks_used": int(steps["kv_blocks_used"][i]),
+                     "num_running": int(steps["num_running"][i])},
+        })
+    path.write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ms"}))
+
+
+def write_outputs(result: RunResult, summary: dict, out_dir: Path, *, trace: bool) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / "summary.json", out_dir / "requests.csv", out_dir / "steps.csv"]
+    written[0].write_text(summary_json(summary) + "\n")
+    write_requests_csv(result, written[1])
+    steps = result.recorder.step_arrays()
+    with open(written[2], "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(steps.keys())
+        w.writerows(zip(*(col.tolist() for col in steps.values())))
+    if trace:
+        written.append(out_dir / "trace.json")
+        write_chrome_trace(result, written[-1])
+    return written

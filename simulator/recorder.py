@@ -1,0 +1,66 @@
+"""What a run records as it goes: per-request times, per-step records, inter-token gaps.
+
+Owns compact append-only storage (numpy arrays per request, array('d') columns per step,
+weighted inter-token-latency samples). Does not summarise (metrics.py) or write files (outputs.py).
+"""
+from __future__ import annotations
+
+from array import array
+
+import numpy as np
+
+PENDING, FINISHED, FAILED = 0, 1, 2
+STEP_COLUMNS = (
+    "replica", "start_s", "duration_s", "num_prefill_tokens", "num_decode", "num_running",
+    "kv_blocks_used", "kv_blocks_total", "bound", "flops", "bytes", "compute_s", "memory_s",
+    "comm_s", "overhead_s",
+)
+
+
+class RunRecorder:
+    def __init__(self, arrival_s: np.ndarray, prompt_tokens: np.ndarray, output_tokens: np.ndarray):
+        n = len(arrival_s)
+        self.arrival_s = np.array(arrival_s, dtype=np.float64)  # copied: closed loop rewrites it
+        self.prompt_tokens = prompt_tokens
+        self.output_tokens = output_tokens
+        self.first_token_s = np.full(n, np.nan)
+        self.finish_s = np.full(n, np.nan)
+        self.num_preemptions = np.zeros(n, dtype=np.int64)
+        self.replica = np.full(n, -1, dtype=np.int64)
+        self.status = np.zeros(n, dtype=np.int8)
+        self.fail_reason: dict[int, str] = {}
+        self.itl_s = array("d")
+        self.itl_count = array("q")
+        self.steps = {name: array("d") for name in STEP_COLUMNS}
+        self._append = [self.steps[name].append for name in STEP_COLUMNS]
+        self.on_finish = None  # optional callback(req, time_s) for closed-loop workloads
+
+    def first_token(self, req: int, time_s: float) -> None:
+        self.first_token_s[req] = time_s
+
+    def finish(self, req: int, time_s: float) -> None:
+        self.finish_s[req] = time_s
+        self.status[req] = FINISHED
+        if self.on_finish is not None:
+            self.on_finish(req, time_s)
+
+    def fail(self, req: int, time_s: float, reason: str) -> None:
+        self.finish_s[req] = time_s
+        self.status[req] = FAILED
+        self.fail_reason[req] = reason
+        if self.on_finish is not None:
+            self.on_finish(req, time_s)
+
+    def itl(self, gap_s: float, count: int) -> None:
+        """`count` tokens each arrived `gap_s` after their sequence's previous token."""
+        self.itl_s.append(gap_s)
+        self.itl_count.append(count)
+
+    def step(self, values: tuple) -> None:
+        """One engine step; `values` in STEP_COLUMNS order."""
+        for append, v in zip(self._append, values):
+            append(v)
+
+    def step_arrays(self) -> dict[str, np.ndarray]:
+        return {name: np.frombuffer(col, dtype=np.float64) if len(col) else np.zeros(0)
+                for name, col in self.steps.items()}

@@ -1,0 +1,53 @@
+"""The request table every workload produces: arrival time, prompt and output lengths.
+
+Owns the array container and its validation; does not generate or parse anything.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.errors import ServesimError
+
+
+@dataclass(frozen=True, slots=True)
+class RequestArrays:
+    """Column arrays, one row per request, sorted by arrival (seconds since run start)."""
+
+    arrival_s: np.ndarray  # float64, non-decreasing, >= 0
+    prompt_tokens: np.ndarray  # int64, >= 1
+    output_tokens: np.ndarray  # int64, >= 1
+
+    def __post_init__(self) -> None:
+        n = len(self.arrival_s)
+        if len(self.prompt_tokens) != n or len(self.output_tokens) != n:
+            raise ServesimError(
+                f"request columns differ in length: arrival_s={n}, "
+                f"prompt_tokens={len(self.prompt_tokens)}, output_tokens={len(self.output_tokens)}"
+            )
+        if n and (np.any(self.prompt_tokens < 1) or np.any(self.output_tokens < 1)):
+            raise ServesimError("prompt_tokens and output_tokens must be >= 1 for every request")
+        if n and (np.any(~np.isfinite(self.arrival_s)) or np.any(self.arrival_s < 0)):
+            raise ServesimError("arrival_s must be finite and >= 0 for every request")
+        if n > 1 and np.any(np.diff(self.arrival_s) < 0):
+            raise ServesimError("arrival_s must be sorted (non-decreasing)")
+
+    def __len__(self) -> int:
+        return len(self.arrival_s)
+
+    @classmethod
+    def from_columns(cls, arrival_s, prompt_tokens, output_tokens) -> "RequestArrays":
+        """Build from any sequences; sorts by arrival (stable) and shifts the first to t=0."""
+        a = np.asarray(arrival_s, dtype=np.float64)
+        p = np.asarray(prompt_tokens, dtype=np.int64)
+        o = np.asarray(output_tokens, dtype=np.int64)
+        if len(a) != len(p) or len(a) != len(o):
+            raise ServesimError(
+                f"request columns differ in length: {len(a)}, {len(p)}, {len(o)}"
+            )
+        order = np.argsort(a, kind="stable")
+        a, p, o = a[order], p[order], o[order]
+        if len(a):
+            a = a - a[0]
+        return cls(arrival_s=a, prompt_tokens=p, output_tokens=o)

@@ -1,0 +1,190 @@
+"""One simulated run: build the components a Scenario names, run the engine, return results.
+
+Owns composition for a single run (model, device, memory plan, cost model, workload,
+schedulers, replicas, router) and request admission checks (requests that can never be
+served fail with a reason instead of vanishing). Summaries are metrics.py's job.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import simpy
+
+from hardware import DeviceSpec, load_device
+from simulator.cost_model import CostModel, RooflineCostModel, RooflineParams
+from simulator.engine import ROUTERS, Replica, open_loop_arrivals
+from simulator.errors import ServesimError
+from simulator.kv_cache import BlockPool
+from simulator.memory import MemoryPlan, plan_memory
+from simulator.model_spec import ModelSpec, load_model
+from simulator.recorder import RunRecorder
+from simulator.requests import RequestArrays
+from simulator.scenario import Scenario
+from simulator.schedulers import SarathiScheduler, SchedulerLimits, VllmScheduler
+from simulator.seq_pool import SequencePool, SwapSpace
+from simulator.static_scheduler import StaticScheduler
+from simulator.workload import LengthDist, arrival_times, synthetic_requests
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    scenario: Scenario
+    model: ModelSpec
+    device: DeviceSpec
+    memory: MemoryPlan
+    cost_model: dict
+    limits: SchedulerLimits
+    max_model_len: int
+    recorder: RunRecorder
+    wall_s: float
+
+
+def resolve_limits(s: Scenario, max_model_len: int) -> SchedulerLimits:
+    budget = s.max_num_batched_tokens
+    if budget is None:
+        budget = s.chunk_size if s.scheduler == "sarathi" else max(max_model_len, 2048)
+    if s.scheduler == "vllm" and budget < max_model_len:
+        raise ServesimError(
+            f"max_num_batched_tokens={budget} is smaller than max_model_len={max_model_len}; "
+            "without chunked prefill a whole prompt must fit in one step (as vLLM requires): "
+            "raise --max-num-batched-tokens, lower --max-model-len, or use --scheduler sarathi"
+        )
+    return SchedulerLimits(max_num_seqs=s.max_num_seqs, max_num_batched_tokens=budget, chunk_size=s.chunk_size)
+
+
+def build_requests(s: Scenario) -> RequestArrays:
+    rng = np.random.default_rng(s.seed)
+    if s.trace:
+        from simulator.traces import load_trace
+
+        reqs = load_trace(s.trace, s.trace_format, seed=s.seed)
+        n = min(s.num_requests, len(reqs))
+        arrivals = reqs.arrival_s[:n]
+        if s.trace_arrivals == "rate":
+            arrivals = arrival_times(rng, n, s.rate, s.arrival, s.burstiness)
+        return RequestArrays(arrivals, reqs.prompt_tokens[:n], reqs.output_tokens[:n])
+    rate = float("inf") if s.closed_loop_users else s.rate
+    return synthetic_requests(
+        rng, num_requests=s.num_requests, rate=rate, arrival=s.arrival, burstiness=s.burstiness,
+        prompt=LengthDist.parse(s.prompt_tokens, field="prompt_tokens"),
+        output=LengthDist.parse(s.output_tokens, field="output_tokens"),
+    )
+
+
+def build_cost_model(s: Scenario, model: ModelSpec, device: DeviceSpec) -> CostModel:
+    params = RooflineParams(eta_compute=s.eta_compute, eta_memory=s.eta_memory,
+                            step_overhead_s=s.step_overhead_ms / 1e3)
+    return RooflineCostModel(model, device, dtype=s.dtype, tp=s.tp, params=params)
+
+
+def check_parallelism(s: Scenario, model: ModelSpec) -> None:
+    if model.num_heads % s.tp:
+        raise ServesimError(
+            f"tp={s.tp} does not divide num_attention_heads={model.num_heads} of {model.name}; "
+            f"allowed tp: {[t for t in range(1, model.num_heads + 1) if model.num_heads % t == 0]}"
+        )
+
+
+def _make_scheduler(s: Scenario, limits: SchedulerLimits, memory: MemoryPlan, device: DeviceSpec,
+                    rec: RunRecorder):
+    blocks = BlockPool(memory.num_gpu_blocks, s.block_size)
+    if s.scheduler == "static":
+        return StaticScheduler(blocks, rec, limits)
+    swap = None
+    if s.preemption_mode == "swap":
+        swap = SwapSpace(int(s.swap_space_gib * GIB // memory.kv_bytes_per_block), memory.kv_bytes_per_block,
+                         device.host_link_bytes_per_s)
+    pool = SequencePool(blocks, rec, swap)
+    return {"vllm": VllmScheduler, "sarathi": SarathiScheduler}[s.scheduler](pool, limits)
+
+
+def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None) -> RunResult:
+    """Run the scenario. `progress(done, total)` is called every few hundred steps."""
+    import time
+
+    t0 = time.perf_counter()
+    model = load_model(s.model)
+    device = load_device(s.hardware)
+    check_parallelism(s, model)
+    max_model_len = s.max_model_len or model.max_position_embeddings
+    limits = resolve_limits(s, max_model_len)
+    memory = plan_memory(model, device, dtype=s.dtype, tp=s.tp, block_size=s.block_size,
+                         gpu_memory_utilization=s.gpu_memory_utilization,
+                         max_num_batched_tokens=limits.max_num_batched_tokens, max_num_seqs=s.max_num_seqs)
+    cost_model = build_cost_model(s, model, device)
+    reqs = build_requests(s)
+    rec = RunRecorder(reqs.arrival_s, reqs.prompt_tokens, reqs.output_tokens)
+    env = simpy.Environment()
+    on_step = _progress_hook(rec, progress) if progress else None
+    replicas = [Replica(env, i, _make_scheduler(s, limits, memory, device, rec), cost_model, rec, on_step)
+                for i in range(s.replicas)]
+    router = ROUTERS[s.router](replicas)
+    dispatch = _dispatcher(env, router, rec, reqs, memory, max_model_len, replicas[0].scheduler.max_prefill_tokens())
+    if s.closed_loop_users:
+        _start_closed_loop(env, rec, dispatch, s.closed_loop_users, len(reqs))
+    else:
+        env.process(open_loop_arrivals(env, reqs.arrival_s, dispatch))
+    env.run()
+    if progress:
+        progress(len(reqs), len(reqs))
+    return RunResult(s, model, device, memory, cost_model.describe(), limits, max_model_len, rec,
+                     time.perf_counter() - t0)
+
+
+def _dispatcher(env, router, rec: RunRecorder, reqs: RequestArrays, memory: MemoryPlan,
+                max_model_len: int, max_prefill_tokens: int) -> Callable[[int], None]:
+    prompts, outputs = reqs.prompt_tokens.tolist(), reqs.output_tokens.tolist()
+    capacity = memory.kv_capacity_tokens
+
+    def dispatch(i: int) -> None:
+        p, o = prompts[i], outputs[i]
+        reason = None
+        if p + o > max_model_len:
+            reason = f"prompt+output={p + o} tokens exceeds max_model_len={max_model_len}"
+        elif p + o > capacity:
+            reason = f"prompt+output={p + o} tokens exceeds the KV cache capacity of {capacity} tokens"
+        elif p > max_prefill_tokens:
+            reason = f"prompt={p} tokens exceeds max_num_batched_tokens={max_prefill_tokens}"
+        if reason:
+            rec.fail(i, env.now, reason)
+        else:
+            router.pick().submit(i, p, o)
+
+    return dispatch
+
+
+def _start_closed_loop(env, rec: RunRecorder, dispatch, users: int, total: int) -> None:
+    """Each user sends its next request the moment its previous one ends."""
+    state = {"next": min(users, total)}
+
+    def on_finish(req: int, time_s: float) -> None:
+        i = state["next"]
+        if i < total:
+            state["next"] = i + 1
+            rec.arrival_s[i] = time_s
+            dispatch(i)
+
+    rec.on_finish = on_finish
+    rec.arrival_s[:] = 0.0
+
+    def start():
+        for i in range(min(users, total)):
+            dispatch(i)
+        yield env.timeout(0)
+
+    env.process(start())
+
+
+def _progress_hook(rec: RunRecorder, progress: Callable[[int, int], None]) -> Callable[[], None]:
+    total, counter = len(rec.status), [0]
+
+    def on_step() -> None:
+        counter[0] += 1
+        if counter[0] % 512 == 0:
+            progress(int(np.count_nonzero(rec.status)), total)
+
+    return on_step
