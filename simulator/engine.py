@@ -50,7 +50,8 @@ class Replica:
             yield env.timeout(duration)
             shape = plan.shape
             rec.step((
-                index, start, duration, shape.num_prefill_tokens, shape.num_decode, sched.num_running,
+                index, start, duration, shape.num_prefill_tokens, shape.num_decode, shape.decode_context_sum,
+                shape.num_logits, sched.num_running,
                 blocks.num_used, blocks.num_blocks, cost.bound, cost.flops, cost.bytes,
                 cost.compute_s, cost.memory_s, cost.comm_s, cost.overhead_s + plan.extra_s,
             ))
