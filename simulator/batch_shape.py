@@ -1,13 +1,11 @@
 """What one engine step computes: the shape handed from the scheduler to the cost model.
 
-Owns the BatchShape record only. Schedulers build it; cost models read it.
+Owns the BatchShape record only. Schedulers build it; cost models read it. A plain slotted
+class (not a dataclass) because one is built per engine step; treat it as immutable.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True, slots=True)
 class BatchShape:
     """One engine step on one replica.
 
@@ -18,15 +16,22 @@ class BatchShape:
     num_logits: tokens that produce logits (decodes + prefills that finish this step).
     """
 
-    prefill_chunks: tuple[tuple[int, int], ...] = ()
-    num_decode: int = 0
-    decode_context_sum: int = 0
-    num_logits: int = 0
+    __slots__ = ("prefill_chunks", "num_decode", "decode_context_sum", "num_logits",
+                 "num_prefill_tokens", "num_tokens")
 
-    @property
-    def num_prefill_tokens(self) -> int:
-        return sum(n for n, _ in self.prefill_chunks)
+    def __init__(self, prefill_chunks: tuple[tuple[int, int], ...] = (), num_decode: int = 0,
+                 decode_context_sum: int = 0, num_logits: int = 0):
+        self.prefill_chunks = prefill_chunks
+        self.num_decode = num_decode
+        self.decode_context_sum = decode_context_sum
+        self.num_logits = num_logits
+        self.num_prefill_tokens = sum(n for n, _ in prefill_chunks) if prefill_chunks else 0
+        self.num_tokens = self.num_prefill_tokens + num_decode
 
-    @property
-    def num_tokens(self) -> int:
-        return self.num_prefill_tokens + self.num_decode
+    def __repr__(self) -> str:
+        return (f"BatchShape(prefill_chunks={self.prefill_chunks}, num_decode={self.num_decode}, "
+                f"decode_context_sum={self.decode_context_sum}, num_logits={self.num_logits})")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, BatchShape) and all(
+            getattr(self, f) == getattr(other, f) for f in self.__slots__)

@@ -8,20 +8,23 @@ summed, plus tensor-parallel all-reduce over the interconnect and a fixed per-st
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from hardware import DeviceSpec
 from simulator.batch_shape import BatchShape
 from simulator.model_spec import ModelSpec, dtype_bytes
-from simulator.ops import OpCost, attention_ops, logits_op, token_ops
+from simulator.ops import (OpCost, attention_coefficients, decode_attention, logits_op, prefill_attention,
+                           token_ops)
 
 BOUND_COMPUTE, BOUND_MEMORY, BOUND_OVERHEAD = 0, 1, 2
 BOUND_NAMES = ("compute", "memory", "overhead")
+SOURCE_NAMES = ("roofline", "fit", "profile")  # step record codes, least to most trusted
+SOURCE_CODES = {name: i for i, name in enumerate(SOURCE_NAMES)}
 
 
-@dataclass(frozen=True, slots=True)
-class StepCost:
-    """Seconds for one step, split by what bounds each op, with provenance."""
+class StepCost(NamedTuple):
+    """Seconds for one step, split by what bounds each op, with provenance. (A NamedTuple:
+    one is built per engine step.)"""
 
     time_s: float
     compute_s: float  # summed time of ops whose FLOP time exceeds their memory time
@@ -72,6 +75,7 @@ class RooflineCostModel:
         self.beta = dtype_bytes(dtype)
         self._token_cache: dict[int, tuple[float, float, float, float, float]] = {}
         self._logit_cache: dict[int, tuple[float, float, float, float, float]] = {}
+        self._attn = attention_coefficients(model, self.beta, tp)
 
     def describe(self) -> dict:
         return {
@@ -116,20 +120,41 @@ class RooflineCostModel:
             hit = cache[key] = self._sum_ops(build(self.model, key, self.beta, self.tp))
         return hit
 
+    def _attention(self, shape: BatchShape) -> tuple[float, float, float, float]:
+        """(compute_s, memory_s, flops, bytes) of the step's prefill and decode attention."""
+        compute_s = memory_s = flops = nbytes = 0.0
+        parts = []
+        if shape.prefill_chunks:
+            parts.append(prefill_attention(shape.prefill_chunks, self._attn))
+        if shape.num_decode:
+            parts.append(decode_attention(shape.num_decode, shape.decode_context_sum, self._attn))
+        for f, b in parts:
+            t_c, t_m = f / self.flops_per_s, b / self.bytes_per_s
+            if t_c >= t_m:
+                compute_s += t_c
+            else:
+                memory_s += t_m
+            flops += f
+            nbytes += b
+        return compute_s, memory_s, flops, nbytes
+
     def step_cost(self, shape: BatchShape) -> StepCost:
         tokens = shape.num_tokens
-        c1, m1, x1, f1, b1 = self._cached(self._token_cache, tokens, token_ops) if tokens else (0,) * 5
+        c1, m1, x1, f1, b1 = self._cached(self._token_cache, tokens, token_ops) if tokens else _ZERO
         c2, m2, x2, f2, b2 = (
-            self._cached(self._logit_cache, shape.num_logits, logits_op) if shape.num_logits else (0,) * 5
+            self._cached(self._logit_cache, shape.num_logits, logits_op) if shape.num_logits else _ZERO
         )
-        c3, m3, x3, f3, b3 = self._sum_ops(attention_ops(self.model, shape, self.beta, self.tp))
+        c3, m3, f3, b3 = self._attention(shape)
         compute_s, memory_s = c1 + c2 + c3, m1 + m2 + m3
-        comm_s = x1 + x2 + x3
+        comm_s = x1 + x2
         overhead_s = self.params.step_overhead_s
-        parts = (compute_s, memory_s, comm_s + overhead_s)
-        bound = max(range(3), key=parts.__getitem__)
-        return StepCost(
-            time_s=compute_s + memory_s + comm_s + overhead_s,
-            compute_s=compute_s, memory_s=memory_s, comm_s=comm_s, overhead_s=overhead_s,
-            flops=f1 + f2 + f3, bytes=b1 + b2 + b3, bound=bound, source=self.source,
-        )
+        other_s = comm_s + overhead_s
+        if compute_s >= memory_s:
+            bound = BOUND_COMPUTE if compute_s >= other_s else BOUND_OVERHEAD
+        else:
+            bound = BOUND_MEMORY if memory_s >= other_s else BOUND_OVERHEAD
+        return StepCost(compute_s + memory_s + other_s, compute_s, memory_s, comm_s, overhead_s,
+                        f1 + f2 + f3, b1 + b2 + b3, bound, self.source)
+
+
+_ZERO = (0.0, 0.0, 0.0, 0.0, 0.0)

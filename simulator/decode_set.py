@@ -1,51 +1,119 @@
-"""Sequences in the decode phase as parallel numpy arrays (one slot per sequence).
+"""Sequences in the decode phase, advanced in O(1) per engine step.
 
-Owns slot storage with swap-remove so the hot loop updates every running sequence with a few
-vector operations instead of a Python loop per token. Block tables live in SequencePool.
+Every decode step advances every member by one token, so a member's KV length is
+`c0 + k` where k counts this replica's decode steps: the batch's total context is
+`sum(c0) + n*k` without touching members. What happens to single members (needing a new KV
+block, emitting its last token) is known in advance and kept in buckets keyed by the step
+counter at which it happens; a step only looks at its own bucket. Members that leave early
+(preemption) invalidate their pending events through an epoch number.
+
+Owns membership, the aggregates, the event buckets and inter-token-gap bookkeeping. Block
+ids come from the caller's BlockPool; preemption policy and commit order live in SequencePool.
 """
 from __future__ import annotations
 
-import numpy as np
 
-FIELDS_INT = ("req", "ctx", "remaining", "nblocks", "order")
+class Member:
+    __slots__ = ("req", "c0", "end_k", "nblocks", "blocks", "order", "join_k", "join_s", "epoch")
+
+    def __init__(self, req: int, c0: int, end_k: int, blocks: list[int], order: int, join_k: int, join_s: float):
+        self.req, self.c0, self.end_k, self.blocks = req, c0, end_k, blocks
+        self.nblocks, self.order, self.join_k, self.join_s = len(blocks), order, join_k, join_s
+        self.epoch = 0
 
 
 class DecodeSet:
-    """req: request id; ctx: tokens in the KV cache; remaining: output tokens still to emit;
-    nblocks: KV blocks held; order: admission counter (higher = preempted first);
-    last_token_s: time of the sequence's latest token."""
+    def __init__(self, block_size: int):
+        self.block_size = block_size
+        self.k = 0  # decode steps run so far on this replica
+        self.members: dict[int, Member] = {}
+        self.c0_sum = 0
+        self._alloc_at: dict[int, list[tuple[Member, int]]] = {}
+        self._finish_at: dict[int, list[tuple[Member, int]]] = {}
+        self._last_s: dict[float, int] = {}  # time of members' latest token -> how many
+        self._last_decode_s = 0.0
 
-    def __init__(self, capacity: int = 64):
-        self.n = 0
-        self._alloc(capacity)
+    @property
+    def n(self) -> int:
+        return len(self.members)
 
-    def _alloc(self, capacity: int) -> None:
-        old = {f: getattr(self, f, None) for f in (*FIELDS_INT, "last_token_s")}
-        for f in FIELDS_INT:
-            setattr(self, f, np.zeros(capacity, dtype=np.int64))
-        self.last_token_s = np.zeros(capacity, dtype=np.float64)
-        for f, arr in old.items():
-            if arr is not None:
-                getattr(self, f)[: self.n] = arr[: self.n]
+    def ctx(self, m: Member) -> int:
+        """Tokens in m's KV cache."""
+        return m.c0 + self.k
 
-    def add(self, req: int, ctx: int, remaining: int, nblocks: int, order: int, last_token_s: float) -> None:
-        i = self.n
-        if i == len(self.req):
-            self._alloc(2 * len(self.req))
-        self.req[i], self.ctx[i], self.remaining[i] = req, ctx, remaining
-        self.nblocks[i], self.order[i], self.last_token_s[i] = nblocks, order, last_token_s
-        self.n = i + 1
+    def remaining(self, m: Member) -> int:
+        return m.end_k - self.k
 
-    def remove(self, slot: int) -> None:
-        """Swap-remove: the last slot moves into `slot`."""
-        last = self.n - 1
-        if slot != last:
-            for f in FIELDS_INT:
-                arr = getattr(self, f)
-                arr[slot] = arr[last]
-            self.last_token_s[slot] = self.last_token_s[last]
-        self.n = last
+    def last_token_s(self, m: Member) -> float:
+        return self._last_decode_s if m.join_k < self.k else m.join_s
 
-    def row(self, slot: int) -> tuple[int, int, int, int, int, float]:
-        return (int(self.req[slot]), int(self.ctx[slot]), int(self.remaining[slot]),
-                int(self.nblocks[slot]), int(self.order[slot]), float(self.last_token_s[slot]))
+    def context_sum(self) -> int:
+        """KV entries the next decode step reads: every member's cache plus its new token."""
+        n = len(self.members)
+        return self.c0_sum + n * (self.k + 1)
+
+    # ---- membership ----------------------------------------------------------------------
+    def add(self, req: int, ctx: int, remaining: int, blocks: list[int], order: int, last_token_s: float) -> None:
+        k = self.k
+        m = Member(req, ctx - k, k + remaining, blocks, order, k, last_token_s)
+        self.members[req] = m
+        self.c0_sum += m.c0
+        self._last_s[last_token_s] = self._last_s.get(last_token_s, 0) + 1
+        self._push(self._finish_at, m.end_k, m)
+        self._push(self._alloc_at, max(k, m.nblocks * self.block_size - m.c0), m)
+
+    def remove(self, m: Member) -> None:
+        del self.members[m.req]
+        self.c0_sum -= m.c0
+        m.epoch += 1
+        t = self.last_token_s(m)
+        left = self._last_s[t] - 1
+        if left:
+            self._last_s[t] = left
+        else:
+            del self._last_s[t]
+
+    @staticmethod
+    def _push(buckets: dict, k: int, m: Member) -> None:
+        entry = (m, m.epoch)
+        bucket = buckets.get(k)
+        if bucket is None:
+            buckets[k] = [entry]
+        else:
+            bucket.append(entry)
+
+    def latest_admitted(self) -> Member | None:
+        return max(self.members.values(), key=lambda m: m.order) if self.members else None
+
+    # ---- per step ------------------------------------------------------------------------
+    def members_needing_block(self) -> list[Member]:
+        """Members whose next token starts a new KV block (each needs one block now)."""
+        bucket = self._alloc_at.get(self.k)
+        if not bucket:
+            return []
+        return [m for m, epoch in bucket if m.epoch == epoch]
+
+    def grant_blocks(self, members: list[Member], allocate_one) -> None:
+        """Give each member one block and schedule its next boundary `block_size` steps later."""
+        self._alloc_at.pop(self.k, None)
+        nxt = self.k + self.block_size
+        for m in members:
+            m.blocks.append(allocate_one())
+            m.nblocks += 1
+            self._push(self._alloc_at, nxt, m)
+
+    def advance(self, now: float, itl) -> list[Member]:
+        """Commit one decode step ending at `now`: gaps go to itl(gap_s, count); returns the
+        members that emitted their last token (already removed)."""
+        for t, c in self._last_s.items():
+            itl(now - t, c)
+        self.k += 1
+        self._last_decode_s = now
+        self._last_s = {now: len(self.members)}
+        bucket = self._finish_at.pop(self.k, None)
+        if not bucket:
+            return []
+        done = [m for m, epoch in bucket if m.epoch == epoch]
+        for m in done:
+            self.remove(m)
+        return done

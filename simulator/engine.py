@@ -10,7 +10,7 @@ from typing import Callable
 
 import simpy
 
-from simulator.cost_model import CostModel
+from simulator.cost_model import SOURCE_CODES, CostModel
 from simulator.recorder import RunRecorder
 
 
@@ -53,7 +53,7 @@ class Replica:
                 index, start, duration, shape.num_prefill_tokens, shape.num_decode, shape.decode_context_sum,
                 shape.num_logits, sched.num_running,
                 blocks.num_used, blocks.num_blocks, cost.bound, cost.flops, cost.bytes,
-                cost.compute_s, cost.memory_s, cost.comm_s, cost.overhead_s + plan.extra_s,
+                cost.compute_s, cost.memory_s, cost.comm_s, cost.overhead_s + plan.extra_s, SOURCE_CODES[cost.source],
             ))
             sched.commit(plan, env.now)
             if self.on_step is not None:

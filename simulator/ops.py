@@ -101,26 +101,41 @@ def logits_op(model: ModelSpec, tokens: int, beta: float, tp: int) -> list[OpCos
     return [op, sample]
 
 
+def attention_coefficients(model: ModelSpec, beta: float, tp: int) -> tuple[float, float, float]:
+    """Per-unit attention costs on one rank, all layers: (FLOPs per query-key pair,
+    KV bytes per cached token, Q+O activation bytes per query token)."""
+    heads = model.num_heads // tp
+    d, nl = model.head_dim, model.num_layers
+    flops_per_pair = 4.0 * heads * d * nl  # QK^T and PV, 2 FLOPs per multiply-add each
+    kv_bytes_per_token = 2.0 * kv_heads_per_rank(model, tp) * d * beta * nl  # K and V
+    qo_bytes_per_token = 2.0 * heads * d * beta * nl
+    return flops_per_pair, kv_bytes_per_token, qo_bytes_per_token
+
+
+def prefill_attention(chunks, coeffs: tuple[float, float, float]) -> tuple[float, float]:
+    """(FLOPs, bytes) of causal attention for (new tokens, context before) chunks: each new token
+    sees the context plus its own prefix; K/V of the context are read, new K/V written and read."""
+    pairs = new = ctx_read = 0.0
+    for n, ctx in chunks:
+        pairs += n * ctx + n * (n + 1) / 2
+        new += n
+        ctx_read += ctx
+    f, kv, qo = coeffs
+    return f * pairs, kv * (ctx_read + 2 * new) + qo * new
+
+
+def decode_attention(num_decode: int, context_sum: int, coeffs: tuple[float, float, float]) -> tuple[float, float]:
+    """(FLOPs, bytes) of decode attention: `context_sum` KV entries read, one K/V written per sequence."""
+    f, kv, qo = coeffs
+    return f * context_sum, kv * (context_sum + num_decode) + qo * num_decode
+
+
 def attention_ops(model: ModelSpec, shape: BatchShape, beta: float, tp: int) -> list[OpCost]:
     """Prefill (causal, chunked) and decode attention for the step, all layers, one rank."""
-    heads = model.num_heads // tp
-    kv_heads = kv_heads_per_rank(model, tp)
-    d, nl = model.head_dim, model.num_layers
-    kv_per_token = 2 * kv_heads * d * beta * nl  # K and V, this rank
+    coeffs = attention_coefficients(model, beta, tp)
     ops = []
     if shape.prefill_chunks:
-        pairs = new = ctx_read = 0.0
-        for n, ctx in shape.prefill_chunks:
-            pairs += n * ctx + n * (n + 1) / 2  # causal: each new token sees ctx + its prefix
-            new += n
-            ctx_read += ctx
-        flops = 4.0 * heads * d * nl * pairs
-        nbytes = kv_per_token * (ctx_read + 2 * new) + 2 * new * heads * d * beta * nl
-        ops.append(OpCost("attn_prefill", flops, nbytes))
+        ops.append(OpCost("attn_prefill", *prefill_attention(shape.prefill_chunks, coeffs)))
     if shape.num_decode:
-        flops = 4.0 * heads * d * nl * shape.decode_context_sum
-        nbytes = kv_per_token * (shape.decode_context_sum + shape.num_decode) + (
-            2 * shape.num_decode * heads * d * beta * nl
-        )
-        ops.append(OpCost("attn_decode", flops, nbytes))
+        ops.append(OpCost("attn_decode", *decode_attention(shape.num_decode, shape.decode_context_sum, coeffs)))
     return ops

@@ -1,7 +1,7 @@
 """What a run records as it goes: per-request times, per-step records, inter-token gaps.
 
-Owns compact append-only storage (numpy arrays per request, array('d') columns per step,
-weighted inter-token-latency samples). Does not summarise (metrics.py) or write files (outputs.py).
+Owns compact append-only storage (numpy arrays per request, per-step rows flushed to numpy
+blocks, weighted inter-token-latency samples). Does not summarise (metrics.py) or write files (outputs.py).
 """
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from array import array
 import numpy as np
 
 PENDING, FINISHED, FAILED = 0, 1, 2
+FLUSH_ROWS = 8192
 STEP_COLUMNS = (
     "replica", "start_s", "duration_s", "num_prefill_tokens", "num_decode", "decode_context_sum",
     "num_logits", "num_running",
     "kv_blocks_used", "kv_blocks_total", "bound", "flops", "bytes", "compute_s", "memory_s",
-    "comm_s", "overhead_s",
+    "comm_s", "overhead_s", "source",
 )
 
 
@@ -32,8 +33,8 @@ class RunRecorder:
         self.fail_reason: dict[int, str] = {}
         self.itl_s = array("d")
         self.itl_count = array("q")
-        self.steps = {name: array("d") for name in STEP_COLUMNS}
-        self._append = [self.steps[name].append for name in STEP_COLUMNS]
+        self._rows: list[tuple] = []  # recent steps, flushed to numpy blocks every FLUSH_ROWS
+        self._blocks: list[np.ndarray] = []
         self.on_finish = None  # optional callback(req, time_s) for closed-loop workloads
 
     def first_token(self, req: int, time_s: float) -> None:
@@ -58,10 +59,21 @@ class RunRecorder:
         self.itl_count.append(count)
 
     def step(self, values: tuple) -> None:
-        """One engine step; `values` in STEP_COLUMNS order."""
-        for append, v in zip(self._append, values):
-            append(v)
+        """One engine step; `values` in STEP_COLUMNS order (numbers)."""
+        rows = self._rows
+        rows.append(values)
+        if len(rows) >= FLUSH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._rows:
+            self._blocks.append(np.array(self._rows, dtype=np.float64))
+            self._rows = []
 
     def step_arrays(self) -> dict[str, np.ndarray]:
-        return {name: np.frombuffer(col, dtype=np.float64) if len(col) else np.zeros(0)
-                for name, col in self.steps.items()}
+        """Per-step columns (float64) in the order steps were recorded."""
+        self._flush()
+        table = np.concatenate(self._blocks) if self._blocks else np.zeros((0, len(STEP_COLUMNS)))
+        if len(self._blocks) > 1:
+            self._blocks = [table]
+        return {name: table[:, i] for i, name in enumerate(STEP_COLUMNS)}

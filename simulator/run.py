@@ -62,11 +62,13 @@ def build_requests(s: Scenario) -> RequestArrays:
         from simulator.traces import load_trace
 
         reqs = load_trace(s.trace, s.trace_format, seed=s.seed)
-        n = min(s.num_requests, len(reqs))
-        arrivals = reqs.arrival_s[:n]
-        if s.trace_arrivals == "rate":
-            arrivals = arrival_times(rng, n, s.rate, s.arrival, s.burstiness)
-        return RequestArrays(arrivals, reqs.prompt_tokens[:n], reqs.output_tokens[:n])
+        if s.trace_arrivals == "trace":  # the file's own timestamps: at most its length
+            n = min(s.num_requests, len(reqs))
+            return RequestArrays(reqs.arrival_s[:n], reqs.prompt_tokens[:n], reqs.output_tokens[:n])
+        # lengths only, replayed cyclically in file order when more requests are asked for
+        idx = np.arange(s.num_requests) % len(reqs)
+        arrivals = arrival_times(rng, s.num_requests, s.rate, s.arrival, s.burstiness)
+        return RequestArrays(arrivals, reqs.prompt_tokens[idx], reqs.output_tokens[idx])
     rate = float("inf") if s.closed_loop_users else s.rate
     return synthetic_requests(
         rng, num_requests=s.num_requests, rate=rate, arrival=s.arrival, burstiness=s.burstiness,

@@ -30,13 +30,13 @@ class SchedulerLimits:
 
 def _build_plan(pool: SequencePool, prefill: list[tuple[PrefillSeq, int]], num_decode: int,
                 extra_s: float) -> StepPlan:
-    finishing = sum(1 for seq, chunk in prefill if seq.computed + chunk == seq.total)
-    shape = BatchShape(
-        prefill_chunks=tuple((chunk, seq.computed) for seq, chunk in prefill),
-        num_decode=num_decode,
-        decode_context_sum=pool.decode_shape_terms(num_decode) if num_decode else 0,
-        num_logits=num_decode + finishing,
-    )
+    finishing = 0
+    chunks = []
+    for seq, chunk in prefill:
+        chunks.append((chunk, seq.computed))
+        finishing += seq.computed + chunk == seq.total
+    shape = BatchShape(tuple(chunks), num_decode, pool.decode.context_sum() if num_decode else 0,
+                       num_decode + finishing)
     return StepPlan(shape, tuple(prefill), num_decode, extra_s)
 
 
@@ -88,10 +88,10 @@ class VllmScheduler(ContinuousScheduler):
                 budget -= seq.total
         if prefill:
             return _build_plan(pool, prefill, 0, extra)
-        if not pool.decode.n:
+        if not len(pool.decode.members):
             return None if extra == 0.0 else _build_plan(pool, [], 0, extra)
         extra += pool.reserve_decode_blocks()
-        return _build_plan(pool, [], pool.decode.n, extra)
+        return _build_plan(pool, [], len(pool.decode.members), extra)
 
 
 class SarathiScheduler(ContinuousScheduler):
@@ -112,7 +112,7 @@ class SarathiScheduler(ContinuousScheduler):
         pool, lim = self.pool, self.limits
         extra = pool.swap_in(lim.max_num_seqs) if pool.swapped else 0.0
         extra += pool.reserve_decode_blocks()
-        budget = lim.max_num_batched_tokens - pool.decode.n
+        budget = lim.max_num_batched_tokens - len(pool.decode.members)
         prefill: list[tuple[PrefillSeq, int]] = []
         for seq in list(pool.prefilling):
             if budget <= 0:
@@ -131,9 +131,9 @@ class SarathiScheduler(ContinuousScheduler):
             pool.grow(seq, chunk)
             prefill.append((seq, chunk))
             budget -= chunk
-        if not prefill and not pool.decode.n:
+        if not prefill and not len(pool.decode.members):
             return None if extra == 0.0 else _build_plan(pool, [], 0, extra)
-        return _build_plan(pool, prefill, pool.decode.n, extra)
+        return _build_plan(pool, prefill, len(pool.decode.members), extra)
 
     def _fit_chunk(self, seq: PrefillSeq, chunk: int) -> tuple[int, float]:
         """Grow a running prefill by `chunk` tokens, preempting later-admitted sequences if short;

@@ -11,8 +11,6 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-import numpy as np
-
 from simulator.batch_shape import BatchShape
 from simulator.decode_set import DecodeSet
 from simulator.kv_cache import BlockPool
@@ -59,15 +57,14 @@ class SequencePool:
         self.swap_free = swap.num_blocks if swap else 0
         self.waiting: deque[PrefillSeq] = deque()
         self.prefilling: list[PrefillSeq] = []
-        self.decode = DecodeSet()
+        self.decode = DecodeSet(blocks.block_size)
         self.swapped: deque[tuple] = deque()
-        self.tables: dict[int, list[int]] = {}
         self._next_order = 0
 
     # ---- queries ---------------------------------------------------------------------------
     @property
     def num_running(self) -> int:
-        return len(self.prefilling) + self.decode.n
+        return len(self.prefilling) + len(self.decode.members)
 
     @property
     def num_outstanding(self) -> int:
@@ -96,11 +93,8 @@ class SequencePool:
 
         Returns the swap transfer seconds charged (0 for recompute), None if no candidate."""
         dec = self.decode
-        slot, best = -1, above_order
-        if dec.n:
-            s = int(dec.order[: dec.n].argmax())
-            if dec.order[s] > best:
-                slot, best = s, int(dec.order[s])
+        member = dec.latest_admitted()
+        best = member.order if member is not None and member.order > above_order else above_order
         victim = None
         for seq in self.prefilling:
             if seq.order > best:
@@ -112,18 +106,18 @@ class SequencePool:
             self.waiting.appendleft(victim)
             self.rec.num_preemptions[victim.req] += 1
             return 0.0
-        if slot < 0:
+        if member is None or member.order <= above_order:
             return None
-        req, ctx, remaining, nblocks, order, last_s = dec.row(slot)
-        dec.remove(slot)
-        self.blocks.free(self.tables.pop(req))
-        self.rec.num_preemptions[req] += 1
-        if self.swap is not None and self.swap_free >= nblocks:
-            self.swap_free -= nblocks
-            self.swapped.append((req, ctx, remaining, nblocks, last_s))
-            return self.swap.transfer_s(nblocks)
+        ctx, remaining, last_s = dec.ctx(member), dec.remaining(member), dec.last_token_s(member)
+        dec.remove(member)
+        self.blocks.free(member.blocks)
+        self.rec.num_preemptions[member.req] += 1
+        if self.swap is not None and self.swap_free >= member.nblocks:
+            self.swap_free -= member.nblocks
+            self.swapped.append((member.req, ctx, remaining, member.nblocks, last_s))
+            return self.swap.transfer_s(member.nblocks)
         # recompute: re-prefill every known token; that prefill emits the next token
-        self.waiting.appendleft(PrefillSeq(req, ctx + 1, remaining, last_s))
+        self.waiting.appendleft(PrefillSeq(member.req, ctx + 1, remaining, last_s))
         return 0.0
 
     def swap_in(self, max_running: int) -> float:
@@ -135,61 +129,31 @@ class SequencePool:
                 break
             self.swapped.popleft()
             self.swap_free += nblocks
-            self.tables[req] = self.blocks.allocate(nblocks)
-            self.decode.add(req, ctx, remaining, nblocks, self._next_order, last_s)
+            self.decode.add(req, ctx, remaining, self.blocks.allocate(nblocks), self._next_order, last_s)
             self._next_order += 1
             seconds += self.swap.transfer_s(nblocks)
         return seconds
 
     def reserve_decode_blocks(self) -> float:
         """Give every decode sequence room for its next token, preempting while short."""
-        dec, bs, extra = self.decode, self.blocks.block_size, 0.0
-        while dec.n:
-            n = dec.n
-            need = np.flatnonzero(dec.ctx[:n] >= dec.nblocks[:n] * bs)
-            if len(need) <= self.blocks.num_free:
-                alloc, tables, req = self.blocks.allocate_one, self.tables, dec.req
-                for slot in need.tolist():
-                    tables[int(req[slot])].append(alloc())
-                dec.nblocks[need] += 1
-                return extra
+        dec, extra = self.decode, 0.0
+        need = dec.members_needing_block()
+        while len(need) > self.blocks.num_free:
             extra += self.preempt_one()
+            need = dec.members_needing_block()
+        dec.grant_blocks(need, self.blocks.allocate_one)
         return extra
 
     # ---- commit ------------------------------------------------------------------------------
-    def decode_shape_terms(self, n: int) -> int:
-        """KV entries read by n decode sequences (their cache plus the new token)."""
-        return int(self.decode.ctx[:n].sum()) + n
-
     def commit(self, plan: StepPlan, now: float) -> None:
-        n = plan.num_decode
-        if n:
-            self._commit_decode(n, now)
+        if plan.num_decode:
+            for m in self.decode.advance(now, self.rec.itl):
+                self.blocks.free(m.blocks)
+                self.rec.finish(m.req, now)
         for seq, chunk in plan.prefill:
             seq.computed += chunk
             if seq.computed == seq.total:
                 self._finish_prefill(seq, now)
-
-    def _commit_decode(self, n: int, now: float) -> None:
-        dec, rec = self.decode, self.rec
-        dec.ctx[:n] += 1
-        rem = dec.remaining[:n]
-        rem -= 1
-        last = dec.last_token_s[:n]
-        lo = last.min()
-        if lo == last.max():
-            rec.itl(now - lo, n)
-        else:
-            values, counts = np.unique(last, return_counts=True)
-            for v, c in zip(values.tolist(), counts.tolist()):
-                rec.itl(now - v, c)
-        last[:] = now
-        done = np.flatnonzero(rem == 0)
-        for slot in done[::-1].tolist():
-            req = int(dec.req[slot])
-            self.blocks.free(self.tables.pop(req))
-            dec.remove(slot)
-            rec.finish(req, now)
 
     def _finish_prefill(self, seq: PrefillSeq, now: float) -> None:
         self.prefilling.remove(seq)
@@ -202,5 +166,4 @@ class SequencePool:
             self.blocks.free(seq.blocks)
             self.rec.finish(seq.req, now)
             return
-        self.tables[seq.req] = seq.blocks
-        self.decode.add(seq.req, seq.total, seq.remaining, len(seq.blocks), seq.order, now)
+        self.decode.add(seq.req, seq.total, seq.remaining, seq.blocks, seq.order, now)
