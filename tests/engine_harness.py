@@ -1,0 +1,64 @@
+"""Builds one replica directly from engine parts, for exact tests on tiny pools.
+
+A constant-time cost model makes every step last `step_s`, so request times are step counts.
+"""
+from __future__ import annotations
+
+import numpy as np
+import simpy
+
+from simulator.cost_model import BOUND_MEMORY, StepCost
+from simulator.engine import Replica, open_loop_arrivals
+from simulator.kv_cache import BlockPool
+from simulator.recorder import RunRecorder
+from simulator.schedulers import SarathiScheduler, SchedulerLimits, VllmScheduler
+from simulator.seq_pool import SequencePool, SwapSpace
+from simulator.static_scheduler import StaticScheduler
+
+
+class ConstantCost:
+    """Every step takes step_s seconds; records the shapes it was asked about."""
+
+    source = "roofline"
+
+    def __init__(self, step_s: float = 1.0):
+        self.step_s = step_s
+        self.shapes = []
+
+    def step_cost(self, shape):
+        self.shapes.append(shape)
+        return StepCost(self.step_s, 0.0, self.step_s, 0.0, 0.0, 0.0, 0.0, BOUND_MEMORY, self.source)
+
+    def describe(self) -> dict:
+        return {"kind": "constant", "source": self.source}
+
+
+def run_replica(kind: str, requests: list[tuple[float, int, int]], *, num_blocks: int, block_size: int,
+                max_num_seqs: int = 8, max_num_batched_tokens: int = 8, chunk_size: int = 8,
+                swap_blocks: int | None = None, step_s: float = 1.0):
+    """requests: (arrival_s, prompt_tokens, output_tokens). Returns (recorder, cost, scheduler)."""
+    arrival = np.array([r[0] for r in requests], dtype=float)
+    rec = RunRecorder(arrival, np.array([r[1] for r in requests]), np.array([r[2] for r in requests]))
+    blocks = BlockPool(num_blocks, block_size)
+    limits = SchedulerLimits(max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens,
+                             chunk_size=chunk_size)
+    if kind == "static":
+        sched = StaticScheduler(blocks, rec, limits)
+    else:
+        swap = SwapSpace(swap_blocks, 1, 1.0) if swap_blocks is not None else None
+        pool = SequencePool(blocks, rec, swap)
+        sched = {"vllm": VllmScheduler, "sarathi": SarathiScheduler}[kind](pool, limits)
+    env = simpy.Environment()
+    cost = ConstantCost(step_s)
+    replica = Replica(env, 0, sched, cost, rec)
+
+    def dispatch(i: int) -> None:
+        replica.submit(i, int(rec.prompt_tokens[i]), int(rec.output_tokens[i]))
+
+    env.process(open_loop_arrivals(env, arrival, dispatch))
+    env.run()
+    return rec, cost, sched
+
+
+def shapes_as_tuples(cost: ConstantCost) -> list[tuple]:
+    return [(s.prefill_chunks, s.num_decode, s.decode_context_sum, s.num_logits) for s in cost.shapes]

@@ -1,0 +1,75 @@
+"""The command line: defaults, outputs, and one clear line (exit 2) for every bad input."""
+import json
+
+import pytest
+
+from simulator.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_json_summary_has_vllm_metric_names(capsys):
+    code, out, _ = run(capsys, "simulate", "--num-requests", "30", "--json")
+    summary = json.loads(out)
+    assert code == 0
+    for key in ("completed", "duration", "request_throughput", "output_throughput", "total_token_throughput",
+                "mean_ttft_ms", "median_ttft_ms", "p90_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "p99_itl_ms",
+                "mean_e2el_ms", "mean_kv_cache_usage", "num_preemptions", "frac_steps_memory_bound"):
+        assert key in summary["metrics"], key
+    assert summary["provenance"]["cost_model"]["source"] == "roofline"
+
+
+def test_out_dir_writes_all_outputs(capsys, tmp_path):
+    code, out, _ = run(capsys, "simulate", "--num-requests", "20", "--out", str(tmp_path), "--chrome-trace")
+    assert code == 0
+    assert {p.name for p in tmp_path.iterdir()} == {"summary.json", "requests.csv", "steps.csv", "trace.json"}
+    assert len((tmp_path / "requests.csv").read_text().splitlines()) == 21
+    assert json.loads((tmp_path / "trace.json").read_text())["traceEvents"]
+
+
+def test_scenario_file_and_overrides(capsys, tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text('model = "qwen3-0.6b"\nhardware = "l4"\nnum_requests = 10\nrate = "inf"\n')
+    code, out, _ = run(capsys, "simulate", "--scenario", str(f), "--num-requests", "12", "--json")
+    s = json.loads(out)["scenario"]
+    assert code == 0 and s["model"] == "qwen3-0.6b" and s["num_requests"] == 12 and s["rate"] == "inf"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--model", "gpt-9"], "unknown model 'gpt-9'; known models: "),
+    (["--hardware", "tpu"], "unknown device 'tpu'; known devices: "),
+    (["--rate", "-1"], "rate=-1.0 is invalid; allowed: requests/s > 0"),
+    (["--block-size", "0"], "block_size=0 is invalid; allowed: an integer >= 1"),
+    (["--tp", "3"], "tp=3 does not divide num_attention_heads=32"),
+    (["--model", "llama-2-70b", "--hardware", "l4"], "does not fit on l4"),
+    (["--prompt-tokens", "uniform:9:3"], "prompt_tokens='uniform:9:3'"),
+    (["--scheduler", "fifo"], "scheduler='fifo' is invalid; allowed: static, vllm, sarathi"),
+    (["--gpu-memory-utilization", "1.5"], "gpu_memory_utilization=1.5 is invalid"),
+])
+def test_bad_input_is_one_line_exit_2(capsys, argv, message):
+    code, _, err = run(capsys, "simulate", "--num-requests", "5", *argv)
+    assert code == 2
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_unknown_scenario_key_lists_valid_ones(capsys, tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text("modle = 'x'\n")
+    code, _, err = run(capsys, "simulate", "--scenario", str(f))
+    assert code == 2 and "unknown key(s) modle; valid keys: model, hardware" in err
+
+
+def test_malformed_trace_row_names_file_and_line(capsys, tmp_path):
+    f = tmp_path / "t.csv"
+    f.write_text("arrived_at,num_prefill_tokens,num_decode_tokens\n0.0,10,5\n1.0,abc,5\n")
+    code, _, err = run(capsys, "simulate", "--trace", str(f))
+    assert code == 2 and "t.csv" in err and "line 3" in err
+
+
+def test_models_lists_catalogs(capsys):
+    code, out, _ = run(capsys, "models")
+    assert code == 0 and "llama-3-8b" in out and "h100-sxm" in out

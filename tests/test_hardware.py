@@ -1,0 +1,49 @@
+import pytest
+
+from hardware import UnknownDeviceError, device_names, load_device
+
+REQUIRED = {"h100-sxm", "h100-pcie", "h200", "a100-80gb", "a100-40gb", "l4", "l40s", "mi300x", "b200", "cpu"}
+
+
+def test_catalog_has_every_required_device_and_all_load():
+    assert REQUIRED <= set(device_names())
+    for name in device_names():
+        d = load_device(name)
+        assert d.name == name and d.sources and d.price_as_of
+
+
+@pytest.mark.parametrize("name,bf16,gb_per_s,gib", [
+    ("h100-sxm", 989.4, 3350, 80), ("a100-80gb", 312, 2039, 80), ("h200", 989.4, 4800, 141), ("l4", 121, 300, 24),
+])
+def test_dense_peaks_not_sparsity_figures(name, bf16, gb_per_s, gib):
+    d = load_device(name)
+    assert d.peak_tflops["bf16"] == pytest.approx(bf16)
+    assert d.memory_bandwidth_gb_per_s == gb_per_s and d.memory_gib == gib
+
+
+def test_ridge_point_is_peak_over_bandwidth():
+    d = load_device("a100-80gb")
+    assert d.ridge_flops_per_byte("bf16") == pytest.approx(312e12 / 2039e9)
+
+
+def test_user_device_file_by_path(tmp_path):
+    text = (load_device("l4").origin and open(load_device("l4").origin).read()).replace('name = "l4"', 'name = "my-gpu"')
+    path = tmp_path / "my_gpu.toml"
+    path.write_text(text)
+    assert load_device(str(path)).name == "my-gpu"
+
+
+def test_unknown_device_lists_known_ones():
+    with pytest.raises(UnknownDeviceError, match="known devices: .*h100-sxm"):
+        load_device("h1000")
+
+
+def test_bad_device_file_names_missing_key_and_bad_value(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('name = "x"\nkind = "gpu"\n')
+    with pytest.raises(ValueError, match="missing required key"):
+        load_device(str(path))
+    good = open(load_device("l4").origin).read()
+    path.write_text(good.replace("memory_bandwidth_gb_per_s = 300.0", "memory_bandwidth_gb_per_s = -1.0"))
+    with pytest.raises(ValueError, match="memory_bandwidth_gb_per_s must be a number > 0"):
+        load_device(str(path))
