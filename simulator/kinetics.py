@@ -212,9 +212,10 @@ def kinetics_section(result, metrics: dict) -> dict:
            "num_forward_passes": _col_sum(steps, "num_logits")}
     for label, intensity in (("paper_intensity", PAPER_INTENSITY),
                              ("device_intensity", peak / device.memory_bandwidth_bytes_per_s)):
-        cost = run_account(steps, result.model, dtype=dtype, intensity=intensity,
-                           peak_flops=peak if label == "device_intensity" else PAPER_PEAK_FLOPS)
+        peak_flops = peak if label == "device_intensity" else PAPER_PEAK_FLOPS
+        cost = run_account(steps, result.model, dtype=dtype, intensity=intensity, peak_flops=peak_flops)
         section = {k: v for k, v in cost.as_dict().items() if k != "terms"}
+        section["peak_flops"] = peak_flops  # seconds_on_device = eflops_total / this
         section.update(_per(cost.eflops_total, cost.eflops_compute, cost.eflops_memory, tokens, requests))
         out[label] = section
     flops, nbytes = _col_sum_f(steps, "flops") * tp, _col_sum_f(steps, "bytes") * tp
