@@ -40,6 +40,7 @@ OPTIONS = {
     "--slo-ttft-ms": ("slo_ttft_ms", float, "TTFT SLO for request_goodput"),
     "--slo-tpot-ms": ("slo_tpot_ms", float, "TPOT SLO for request_goodput"),
     "--slo-e2el-ms": ("slo_e2el_ms", float, "end-to-end latency SLO for request_goodput"),
+    "--price-usd-per-hour": ("price_usd_per_hour", float, "USD per GPU-hour (default: the hardware catalog's)"),
 }
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from simulator.cost_model import BOUND_NAMES
+from simulator.energy import money_sections
+from simulator.kinetics import kinetics_section
 from simulator.metrics import engine_stats, summarise_requests
 from simulator.recorder import FAILED, FINISHED
 from simulator.run import RunResult
@@ -49,7 +51,7 @@ def build_summary(result: RunResult) -> dict:
         "num_preempted_requests": int(np.count_nonzero(rec.num_preemptions)),
     })
     metrics.update(engine_stats(rec.step_arrays()))
-    return {
+    summary = {
         "servesim_version": version(),
         "scenario": s.as_dict(),
         "provenance": {
@@ -69,6 +71,9 @@ def build_summary(result: RunResult) -> dict:
         "metrics": metrics,
         "wall_time_s": result.wall_s,
     }
+    summary["kinetics"] = kinetics_section(result, metrics)
+    summary.update(money_sections(result, metrics))
+    return summary
 
 
 def _reason_kind(reason: str) -> str:

@@ -61,6 +61,8 @@ class Scenario:
     eta_compute: float = 1.0
     eta_memory: float = 1.0
     step_overhead_ms: float = 0.0
+    # money (None: the hardware catalog's dated price per GPU-hour)
+    price_usd_per_hour: float | None = None
 
     def __post_init__(self) -> None:
         _at_least(self, 1, "tp", "replicas", "max_num_seqs", "chunk_size", "block_size", "num_requests")
@@ -83,6 +85,8 @@ class Scenario:
             _bad(self, "eta_compute" if not 0 < self.eta_compute <= 1 else "eta_memory", "in (0, 1]")
         if self.step_overhead_ms < 0:
             _bad(self, "step_overhead_ms", ">= 0")
+        if self.price_usd_per_hour is not None and not (0 <= self.price_usd_per_hour < math.inf):
+            _bad(self, "price_usd_per_hour", "USD per GPU-hour >= 0, or unset for the catalog price")
         for name in ("slo_ttft_ms", "slo_tpot_ms", "slo_e2el_ms"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 _bad(self, name, "> 0 milliseconds")

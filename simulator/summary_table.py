@@ -45,7 +45,28 @@ def format_summary(summary: dict) -> str:
                                f"{key.replace('_ms', '').upper()} (ms)", m.get(f"{stat}_{key}"), "{:.2f}"))
     lines.append("{s:-^56}".format(s="Engine"))
     lines += [_line(label, m.get(key), fmt) for label, key, fmt in ENGINE if key in m]
+    lines += _cost_lines(summary)
     if m.get("failure_reasons"):
         lines.append("failures: " + ", ".join(f"{k}: {v}" for k, v in m["failure_reasons"].items()))
     lines.append("=" * 56)
     return "\n".join(lines)
+
+
+def _cost_lines(summary: dict) -> list[str]:
+    """Kinetics eFLOPs, energy and money (sections absent in older summaries are skipped)."""
+    kin, energy, price = summary.get("kinetics"), summary.get("energy"), summary.get("price")
+    lines = ["{s:-^56}".format(s="Cost")] if kin or energy or price else []
+    if kin:
+        paper = kin["paper_intensity"]
+        lines.append(_line("eFLOPs per output token (I=562.5)", paper["eflops_per_output_token"], "{:.3e}"))
+        lines.append(_line("eFLOPs memory share", paper["memory_share"], "{:.1%}"))
+    if energy:
+        lines.append(_line("Energy per output token (J)", energy["j_per_output_token"], "{:.3f}"))
+        lines.append(_line("Mean power (W)", energy["mean_power_w"], "{:.0f}"))
+    if price:
+        lines.append(_line("USD per 1M output tokens", price["usd_per_million_output_tokens"], "{:.4f}"))
+        lines.append(_line("USD per hour", price["usd_per_hour"], "{:.2f}"))
+        lines.append(f"price: ${price['usd_per_gpu_hour']:.2f}/GPU-h, {price['source']}")
+    if energy:
+        lines.append(f"energy: {energy['model']}")
+    return lines

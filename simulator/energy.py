@@ -1,0 +1,99 @@
+"""Energy and money of a simulated run, from its per-step records.
+
+Energy (an estimate, not a measurement): each GPU of a replica draws, during a step,
+    P = idle_w + (tdp_w - idle_w) * u,   u = min(1, max(FLOPs / F_peak, bytes / BW) / duration)
+i.e. linear in the utilization of the step's busier roofline resource (1 = the device runs its
+bottleneck at peak for the whole step; calibrated eta < 1, collectives and step overhead lower
+it), and idle_w whenever the replica has no step running, over the window [0, end of the last
+step or request]. The step records carry per-rank FLOPs and bytes, so u is per GPU; a replica
+has tp GPUs. Hook: a step column MEASURED_POWER_COLUMN (W per GPU, NaN where unmeasured; no
+recorder writes it yet - a measured profile with power will) replaces the estimate per step.
+
+Money: usd_per_gpu_hour (hardware catalog, or the scenario's price_usd_per_hour override)
+x GPUs (replicas * tp) x window. Owns neither timing (cost_model.py) nor metrics (metrics.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hardware import DeviceSpec
+
+MEASURED_POWER_COLUMN = "power_w"
+ENERGY_MODEL = "utilization between idle_w and tdp_w (estimate)"
+
+
+def step_power_w(steps: dict[str, np.ndarray], device: DeviceSpec, dtype: str) -> np.ndarray:
+    """Per-GPU power of each step (W): the utilization model, or the measured column."""
+    dur = np.asarray(steps["duration_s"], dtype=np.float64)
+    busy = np.maximum(steps["flops"] / device.peak_flops(dtype),
+                      steps["bytes"] / device.memory_bandwidth_bytes_per_s)
+    u = np.clip(np.divide(busy, dur, out=np.zeros_like(dur), where=dur > 0), 0.0, 1.0)
+    power = device.idle_w + (device.tdp_w - device.idle_w) * u
+    measured = steps.get(MEASURED_POWER_COLUMN)
+    if measured is not None and len(measured):
+        power = np.where(np.isfinite(measured), measured, power)
+    return power
+
+
+def run_window_s(steps: dict[str, np.ndarray], last_finish_s: float) -> float:
+    """The run's span from t=0: the later of the last step's end and the last request's end."""
+    end = float(np.max(steps["start_s"] + steps["duration_s"])) if len(steps["duration_s"]) else 0.0
+    return max(end, float(last_finish_s) if np.isfinite(last_finish_s) else 0.0)
+
+
+def energy_section(steps: dict[str, np.ndarray], device: DeviceSpec, *, dtype: str, tp: int,
+                   replicas: int, window_s: float, num_output_tokens: int) -> dict:
+    dur = np.asarray(steps["duration_s"], dtype=np.float64)
+    power = step_power_w(steps, device, dtype)
+    busy_j = float(np.dot(power, dur)) * tp
+    replica = np.asarray(steps["replica"], dtype=np.int64)
+    busy_s = np.bincount(replica, weights=dur, minlength=replicas) if len(dur) else np.zeros(replicas)
+    idle_s = float(np.maximum(window_s - busy_s, 0.0).sum())
+    idle_j = device.idle_w * tp * idle_s
+    total_j = busy_j + idle_j
+    measured = steps.get(MEASURED_POWER_COLUMN)
+    num_measured = int(np.isfinite(measured).sum()) if measured is not None else 0
+    nan = float("nan")
+    return {
+        "model": ENERGY_MODEL if num_measured < len(dur) or not len(dur) else "measured power",
+        "utilization": "u = min(1, max(FLOPs/peak FLOP/s, bytes/peak bandwidth) / step duration), per GPU",
+        "idle_w": device.idle_w, "tdp_w": device.tdp_w,
+        "power_source": f"hardware catalog {device.name} (idle_w may be an estimate: see its notes)",
+        "num_gpus": replicas * tp,
+        "num_steps_measured_power": num_measured,
+        "window_s": window_s,
+        "busy_j": busy_j, "idle_j": idle_j, "total_j": total_j,
+        "kwh": total_j / 3.6e6,
+        "mean_power_w": total_j / window_s if window_s > 0 else nan,
+        "j_per_output_token": total_j / num_output_tokens if num_output_tokens else nan,
+    }
+
+
+def price_section(device: DeviceSpec, *, override_usd_per_gpu_hour: float | None, num_gpus: int,
+                  window_s: float, num_output_tokens: int) -> dict:
+    if override_usd_per_gpu_hour is None:
+        price, source = device.price_usd_per_hour, f"hardware catalog {device.name}, as of {device.price_as_of}"
+    else:
+        price, source = float(override_usd_per_gpu_hour), "scenario override (price_usd_per_hour)"
+    usd_per_hour = price * num_gpus
+    usd_total = usd_per_hour * window_s / 3600.0
+    return {
+        "usd_per_gpu_hour": price, "source": source, "num_gpus": num_gpus,
+        "usd_per_hour": usd_per_hour, "window_s": window_s, "usd_total": usd_total,
+        "usd_per_million_output_tokens": usd_total / num_output_tokens * 1e6 if num_output_tokens else float("nan"),
+    }
+
+
+def money_sections(result, metrics: dict) -> dict:
+    """build_summary's "energy" and "price" sections for a RunResult."""
+    rec, s = result.recorder, result.scenario
+    steps = rec.step_arrays()
+    finish = rec.finish_s[np.isfinite(rec.finish_s)]
+    window = run_window_s(steps, float(finish.max()) if len(finish) else 0.0)
+    tokens = int(metrics.get("total_output_tokens", 0))
+    return {
+        "energy": energy_section(steps, result.device, dtype=s.dtype, tp=s.tp, replicas=s.replicas,
+                                 window_s=window, num_output_tokens=tokens),
+        "price": price_section(result.device, override_usd_per_gpu_hour=s.price_usd_per_hour,
+                               num_gpus=s.replicas * s.tp, window_s=window, num_output_tokens=tokens),
+    }
