@@ -12,19 +12,22 @@ class BatchShape:
     prefill_chunks: (num_new_tokens, num_context_tokens_before) per prefilling sequence.
     num_decode: sequences generating one token each this step.
     decode_context_sum: tokens attended over all decode sequences (each counts its KV cache
-        plus the new token), i.e. the KV entries read by decode attention.
+        plus the new token): decode attention FLOPs follow it.
     num_logits: tokens that produce logits (decodes + prefills that finish this step).
     """
 
     __slots__ = ("prefill_chunks", "num_decode", "decode_context_sum", "num_logits",
-                 "num_prefill_tokens", "num_tokens")
+                 "num_prefill_tokens", "num_tokens", "decode_kv_read_sum")
 
     def __init__(self, prefill_chunks: tuple[tuple[int, int], ...] = (), num_decode: int = 0,
-                 decode_context_sum: int = 0, num_logits: int = 0):
+                 decode_context_sum: int = 0, num_logits: int = 0, decode_kv_read_sum: int | None = None):
         self.prefill_chunks = prefill_chunks
         self.num_decode = num_decode
         self.decode_context_sum = decode_context_sum
         self.num_logits = num_logits
+        # distinct KV entries decode attention reads (< decode_context_sum when samples of one
+        # prompt share its prefix and a shared-prefix kernel reads it once)
+        self.decode_kv_read_sum = decode_context_sum if decode_kv_read_sum is None else decode_kv_read_sum
         self.num_prefill_tokens = sum(n for n, _ in prefill_chunks) if prefill_chunks else 0
         self.num_tokens = self.num_prefill_tokens + num_decode
 

@@ -16,6 +16,7 @@ COMMANDS = {
     "simulate": ("simulator.cli_simulate", "simulate a serving scenario and print vLLM-style metrics"),
     "cost": ("simulator.cli_cost", "Kinetics eFLOPs of one prompt (closed form, arXiv 2506.05333)"),
     "models": ("simulator.cli_catalog", "list the built-in models and devices"),
+    "tts": ("simulator.cli_tts", "test-time scaling sweep: model x samples x length budget -> cost per question"),
 }
 
 

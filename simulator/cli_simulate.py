@@ -36,6 +36,8 @@ OPTIONS = {
     "--trace-format": ("trace_format", str, "trace format when it cannot be detected"),
     "--trace-arrivals": ("trace_arrivals", str, "trace: the file's timestamps; rate: its lengths with --rate/--arrival"),
     "--closed-loop-users": ("closed_loop_users", int, "N concurrent users instead of an arrival rate"),
+    "--samples-per-prompt": ("samples_per_prompt", int, "Best-of-N: samples per prompt, sharing its KV"),
+    "--output-budget-tokens": ("output_budget_tokens", int, "cap every output at this many tokens"),
     "--seed": ("seed", int, "random seed"),
     "--slo-ttft-ms": ("slo_ttft_ms", float, "TTFT SLO for request_goodput"),
     "--slo-tpot-ms": ("slo_tpot_ms", float, "TPOT SLO for request_goodput"),

@@ -127,7 +127,8 @@ class RooflineCostModel:
         if shape.prefill_chunks:
             parts.append(prefill_attention(shape.prefill_chunks, self._attn))
         if shape.num_decode:
-            parts.append(decode_attention(shape.num_decode, shape.decode_context_sum, self._attn))
+            parts.append(decode_attention(shape.num_decode, shape.decode_context_sum, self._attn,
+                                          shape.decode_kv_read_sum))
         for f, b in parts:
             t_c, t_m = f / self.flops_per_s, b / self.bytes_per_s
             if t_c >= t_m:

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 
 class Member:
-    __slots__ = ("req", "c0", "end_k", "nblocks", "blocks", "order", "join_k", "join_s", "epoch")
+    __slots__ = ("req", "c0", "end_k", "nblocks", "blocks", "order", "join_k", "join_s", "epoch",
+                 "group", "shared_tokens")
 
-    def __init__(self, req: int, c0: int, end_k: int, blocks: list[int], order: int, join_k: int, join_s: float):
+    def __init__(self, req: int, c0: int, end_k: int, blocks: list[int], order: int, join_k: int, join_s: float,
+                 group: int = -1, shared_tokens: int = 0):
         self.req, self.c0, self.end_k, self.blocks = req, c0, end_k, blocks
         self.nblocks, self.order, self.join_k, self.join_s = len(blocks), order, join_k, join_s
         self.epoch = 0
+        self.group, self.shared_tokens = group, shared_tokens  # prompt prefix shared with siblings
 
 
 class DecodeSet:
@@ -32,6 +35,8 @@ class DecodeSet:
         self._finish_at: dict[int, list[tuple[Member, int]]] = {}
         self._last_s: dict[float, int] = {}  # time of members' latest token -> how many
         self._last_decode_s = 0.0
+        self._group_n: dict[int, int] = {}  # sample group -> members present
+        self.dup_shared_sum = 0  # shared-prefix tokens counted more than once in context_sum()
 
     @property
     def n(self) -> int:
@@ -52,12 +57,23 @@ class DecodeSet:
         n = len(self.members)
         return self.c0_sum + n * (self.k + 1)
 
+    def kv_read_sum(self) -> int:
+        """Distinct KV entries the next decode step reads: a sample group's shared prompt prefix
+        is read once per step for the whole group (shared-prefix attention, as Kinetics counts)."""
+        return self.context_sum() - self.dup_shared_sum
+
     # ---- membership ----------------------------------------------------------------------
-    def add(self, req: int, ctx: int, remaining: int, blocks: list[int], order: int, last_token_s: float) -> None:
+    def add(self, req: int, ctx: int, remaining: int, blocks: list[int], order: int, last_token_s: float,
+            group: int = -1, shared_tokens: int = 0) -> None:
         k = self.k
-        m = Member(req, ctx - k, k + remaining, blocks, order, k, last_token_s)
+        m = Member(req, ctx - k, k + remaining, blocks, order, k, last_token_s, group, shared_tokens)
         self.members[req] = m
         self.c0_sum += m.c0
+        if group >= 0:
+            present = self._group_n.get(group, 0)
+            self._group_n[group] = present + 1
+            if present:
+                self.dup_shared_sum += shared_tokens
         self._last_s[last_token_s] = self._last_s.get(last_token_s, 0) + 1
         self._push(self._finish_at, m.end_k, m)
         self._push(self._alloc_at, max(k, m.nblocks * self.block_size - m.c0), m)
@@ -66,6 +82,11 @@ class DecodeSet:
         del self.members[m.req]
         self.c0_sum -= m.c0
         m.epoch += 1
+        if m.group >= 0:
+            present = self._group_n.pop(m.group) - 1
+            if present:
+                self._group_n[m.group] = present
+                self.dup_shared_sum -= m.shared_tokens
         t = self.last_token_s(m)
         left = self._last_s[t] - 1
         if left:

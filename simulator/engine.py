@@ -26,9 +26,13 @@ class Replica:
     def load(self) -> int:
         return self.scheduler.num_outstanding
 
-    def submit(self, req: int, prompt_tokens: int, output_tokens: int) -> None:
+    def submit(self, req: int, prompt_tokens: int, output_tokens: int,
+               siblings: list[tuple[int, int]] | None = None) -> None:
+        """Queue a request; `siblings` are the other samples (request, output tokens) of its prompt."""
         self.rec.replica[req] = self.index
-        self.scheduler.enqueue(req, prompt_tokens, output_tokens)
+        for sibling, _ in siblings or ():
+            self.rec.replica[sibling] = self.index
+        self.scheduler.enqueue(req, prompt_tokens, output_tokens, siblings)
         if self._wake is not None and not self._wake.triggered:
             self._wake.succeed()
 
@@ -54,6 +58,7 @@ class Replica:
                 shape.num_logits, sched.num_running,
                 blocks.num_used, blocks.num_blocks, cost.bound, cost.flops, cost.bytes,
                 cost.compute_s, cost.memory_s, cost.comm_s, cost.overhead_s + plan.extra_s, SOURCE_CODES[cost.source],
+                shape.decode_kv_read_sum,
             ))
             sched.commit(plan, env.now)
             if self.on_step is not None:

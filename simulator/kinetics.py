@@ -185,15 +185,19 @@ def run_account(steps: dict[str, np.ndarray], model: ModelSpec, *, dtype: str = 
     attended tokens = sum(decode_context_sum) + sum(num_prefill_tokens): a finishing prefill's
     last row attends its whole prefilled context (prompt, or prompt + generated tokens after a
     recompute). Exact unless a prefill was preempted part-way (its chunks are then counted too).
-    Static batching's padding is counted: it is work the batch actually ran."""
+    Static batching's padding is counted: it is work the batch actually ran. Best-of-N samples
+    sharing a prompt: the shared prefix is read once per step (decode_kv_read_sum), as the paper
+    counts, while the prompt's last row is one pass for the whole group (the paper counts N)."""
     p = params_per_token or model.active_params_per_token
     beta = Fraction(dtype_bytes(dtype))
     q_width = model.num_heads * model.head_dim * model.num_layers
     kv_width = model.num_kv_heads * model.head_dim * model.num_layers
     passes = _col_sum(steps, "num_logits")
     attended = _col_sum(steps, "decode_context_sum") + _col_sum(steps, "num_prefill_tokens")
+    read_col = "decode_kv_read_sum" if "decode_kv_read_sum" in steps else "decode_context_sum"
+    read = _col_sum(steps, read_col) + _col_sum(steps, "num_prefill_tokens")
     terms = {"linear_flops": Fraction(2 * p * passes), "attention_flops": Fraction(4 * q_width * attended),
-             "kv_read_bytes": 2 * beta * kv_width * attended}
+             "kv_read_bytes": 2 * beta * kv_width * read}
     return _result(terms["linear_flops"] + terms["attention_flops"], terms["kv_read_bytes"],
                    intensity, peak_flops, terms)
 

@@ -18,6 +18,7 @@ class BlockPool:
         self.num_blocks = num_blocks
         self.block_size = block_size
         self._free: deque[int] = deque(range(num_blocks))
+        self._extra_refs: dict[int, int] = {}  # block -> owners beyond the first (prefix sharing)
 
     @property
     def num_free(self) -> int:
@@ -40,5 +41,24 @@ class BlockPool:
     def allocate_one(self) -> int:
         return self._free.popleft()
 
+    def share(self, block_ids: list[int]) -> list[int]:
+        """One more owner for each block (a sample sharing its group's prompt); returns them."""
+        refs = self._extra_refs
+        for b in block_ids:
+            refs[b] = refs.get(b, 0) + 1
+        return list(block_ids)
+
     def free(self, block_ids: list[int]) -> None:
-        self._free.extend(block_ids)
+        """Drop one owner of each block; a block returns to the free queue with its last owner."""
+        refs = self._extra_refs
+        if not refs:
+            self._free.extend(block_ids)
+            return
+        for b in block_ids:
+            n = refs.get(b)
+            if n is None:
+                self._free.append(b)
+            elif n == 1:
+                del refs[b]
+            else:
+                refs[b] = n - 1

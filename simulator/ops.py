@@ -124,10 +124,13 @@ def prefill_attention(chunks, coeffs: tuple[float, float, float]) -> tuple[float
     return f * pairs, kv * (ctx_read + 2 * new) + qo * new
 
 
-def decode_attention(num_decode: int, context_sum: int, coeffs: tuple[float, float, float]) -> tuple[float, float]:
-    """(FLOPs, bytes) of decode attention: `context_sum` KV entries read, one K/V written per sequence."""
+def decode_attention(num_decode: int, context_sum: int, coeffs: tuple[float, float, float],
+                     kv_read_sum: int | None = None) -> tuple[float, float]:
+    """(FLOPs, bytes) of decode attention: `context_sum` attended entries; `kv_read_sum` distinct
+    KV entries read (default: all attended), one K/V written per sequence."""
     f, kv, qo = coeffs
-    return f * context_sum, kv * (context_sum + num_decode) + qo * num_decode
+    reads = context_sum if kv_read_sum is None else kv_read_sum
+    return f * context_sum, kv * (reads + num_decode) + qo * num_decode
 
 
 def attention_ops(model: ModelSpec, shape: BatchShape, beta: float, tp: int) -> list[OpCost]:
@@ -137,5 +140,6 @@ def attention_ops(model: ModelSpec, shape: BatchShape, beta: float, tp: int) -> 
     if shape.prefill_chunks:
         ops.append(OpCost("attn_prefill", *prefill_attention(shape.prefill_chunks, coeffs)))
     if shape.num_decode:
-        ops.append(OpCost("attn_decode", *decode_attention(shape.num_decode, shape.decode_context_sum, coeffs)))
+        ops.append(OpCost("attn_decode", *decode_attention(shape.num_decode, shape.decode_context_sum, coeffs,
+                                                            shape.decode_kv_read_sum)))
     return ops

@@ -20,6 +20,7 @@ from simulator.kinetics import kinetics_section
 from simulator.metrics import engine_stats, summarise_requests
 from simulator.recorder import FAILED, FINISHED
 from simulator.run import RunResult
+from simulator.tts import tts_section
 
 REQUEST_COLUMNS = ("request_id", "replica", "status", "arrival_s", "prompt_tokens", "output_tokens",
                    "first_token_s", "finish_s", "ttft_ms", "e2el_ms", "tpot_ms", "num_preemptions",
@@ -73,6 +74,9 @@ def build_summary(result: RunResult) -> dict:
     }
     summary["kinetics"] = kinetics_section(result, metrics)
     summary.update(money_sections(result, metrics))
+    tts = tts_section(result, summary)
+    if tts is not None:
+        summary["tts"] = tts
     return summary
 
 

@@ -18,9 +18,12 @@ class RequestArrays:
     arrival_s: np.ndarray  # float64, non-decreasing, >= 0
     prompt_tokens: np.ndarray  # int64, >= 1
     output_tokens: np.ndarray  # int64, >= 1
+    group: np.ndarray | None = None  # Best-of-N: index of the row whose prompt this sample shares
 
     def __post_init__(self) -> None:
         n = len(self.arrival_s)
+        if self.group is not None and len(self.group) != n:
+            raise ServesimError(f"group column has {len(self.group)} rows, expected {n}")
         if len(self.prompt_tokens) != n or len(self.output_tokens) != n:
             raise ServesimError(
                 f"request columns differ in length: arrival_s={n}, "
@@ -35,6 +38,13 @@ class RequestArrays:
 
     def __len__(self) -> int:
         return len(self.arrival_s)
+
+    def fan_out(self, samples: int, output_tokens: np.ndarray) -> "RequestArrays":
+        """Each row becomes `samples` consecutive rows sharing its arrival and prompt; row i*samples
+        leads its group. `output_tokens` gives every sample's own length."""
+        idx = np.repeat(np.arange(len(self)), samples)
+        return RequestArrays(self.arrival_s[idx], self.prompt_tokens[idx], np.asarray(output_tokens, np.int64),
+                             group=(idx * samples).astype(np.int64))
 
     @classmethod
     def from_columns(cls, arrival_s, prompt_tokens, output_tokens) -> "RequestArrays":

@@ -57,7 +57,22 @@ def resolve_limits(s: Scenario, max_model_len: int) -> SchedulerLimits:
 
 
 def build_requests(s: Scenario) -> RequestArrays:
+    """The scenario's prompts (trace or synthetic), fanned out into samples and length-capped."""
     rng = np.random.default_rng(s.seed)
+    reqs = _prompts(s, rng)
+    outputs = reqs.output_tokens
+    if s.samples_per_prompt > 1:
+        dist = LengthDist.parse(s.output_tokens, field="output_tokens")
+        outputs = (np.repeat(outputs, s.samples_per_prompt) if s.trace
+                   else dist.sample(rng, len(reqs) * s.samples_per_prompt))
+    if s.output_budget_tokens:
+        outputs = np.minimum(outputs, s.output_budget_tokens)
+    if s.samples_per_prompt > 1:
+        return reqs.fan_out(s.samples_per_prompt, outputs)
+    return RequestArrays(reqs.arrival_s, reqs.prompt_tokens, outputs)
+
+
+def _prompts(s: Scenario, rng: np.random.Generator) -> RequestArrays:
     if s.trace:
         from simulator.traces import load_trace
 
@@ -141,22 +156,43 @@ def _dispatcher(env, router, rec: RunRecorder, reqs: RequestArrays, memory: Memo
                 max_model_len: int, max_prefill_tokens: int) -> Callable[[int], None]:
     prompts, outputs = reqs.prompt_tokens.tolist(), reqs.output_tokens.tolist()
     capacity = memory.kv_capacity_tokens
+    groups = _sample_groups(reqs)
+
+    def reason(p: int, o: int) -> str | None:
+        if p + o > max_model_len:
+            return f"prompt+output={p + o} tokens exceeds max_model_len={max_model_len}"
+        if p + o > capacity:
+            return f"prompt+output={p + o} tokens exceeds the KV cache capacity of {capacity} tokens"
+        if p > max_prefill_tokens:
+            return f"prompt={p} tokens exceeds max_num_batched_tokens={max_prefill_tokens}"
+        return None
 
     def dispatch(i: int) -> None:
-        p, o = prompts[i], outputs[i]
-        reason = None
-        if p + o > max_model_len:
-            reason = f"prompt+output={p + o} tokens exceeds max_model_len={max_model_len}"
-        elif p + o > capacity:
-            reason = f"prompt+output={p + o} tokens exceeds the KV cache capacity of {capacity} tokens"
-        elif p > max_prefill_tokens:
-            reason = f"prompt={p} tokens exceeds max_num_batched_tokens={max_prefill_tokens}"
-        if reason:
-            rec.fail(i, env.now, reason)
-        else:
-            router.pick().submit(i, p, o)
+        members = groups.get(i, (i,)) if groups else (i,)
+        if not members:
+            return  # a sample dispatched with its group's leader
+        ok = []
+        for j in members:
+            why = reason(prompts[j], outputs[j])
+            if why:
+                rec.fail(j, env.now, why)
+            else:
+                ok.append(j)
+        if ok:
+            siblings = [(j, outputs[j]) for j in ok[1:]] or None
+            router.pick().submit(ok[0], prompts[ok[0]], outputs[ok[0]], siblings)
 
     return dispatch
+
+
+def _sample_groups(reqs: RequestArrays) -> dict[int, tuple[int, ...]]:
+    """Leader row -> its group's rows; other samples map to () (they go with their leader)."""
+    if reqs.group is None:
+        return {}
+    out: dict[int, list[int]] = {}
+    for i, g in enumerate(reqs.group.tolist()):
+        out.setdefault(g, []).append(i)
+    return {i: (tuple(rows) if i == rows[0] else ()) for rows in out.values() for i in rows}
 
 
 def _start_closed_loop(env, rec: RunRecorder, dispatch, users: int, total: int) -> None:

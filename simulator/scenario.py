@@ -52,6 +52,8 @@ class Scenario:
     trace_format: str | None = None
     trace_arrivals: str = "trace"  # "trace": the file's timestamps; "rate": lengths only, arrivals from rate/arrival
     closed_loop_users: int | None = None
+    samples_per_prompt: int = 1  # Best-of-N: N samples per prompt share its KV blocks
+    output_budget_tokens: int | None = None  # length budget (e.g. chain-of-thought): outputs capped
     seed: int = 0
     # SLOs for request_goodput (vLLM bench serve --goodput)
     slo_ttft_ms: float | None = None
@@ -65,8 +67,12 @@ class Scenario:
     price_usd_per_hour: float | None = None
 
     def __post_init__(self) -> None:
-        _at_least(self, 1, "tp", "replicas", "max_num_seqs", "chunk_size", "block_size", "num_requests")
-        _at_least(self, 1, "max_num_batched_tokens", "max_model_len", "closed_loop_users", optional=True)
+        _at_least(self, 1, "tp", "replicas", "max_num_seqs", "chunk_size", "block_size", "num_requests",
+                  "samples_per_prompt")
+        _at_least(self, 1, "max_num_batched_tokens", "max_model_len", "closed_loop_users", "output_budget_tokens",
+                  optional=True)
+        if self.closed_loop_users and self.samples_per_prompt > 1:
+            _bad(self, "samples_per_prompt", "1 with closed_loop_users (Best-of-N runs open loop)")
         _one_of(self, "scheduler", SCHEDULER_NAMES)
         _one_of(self, "router", ROUTER_NAMES)
         _one_of(self, "preemption_mode", PREEMPTION_MODES)

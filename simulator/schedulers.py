@@ -35,8 +35,9 @@ def _build_plan(pool: SequencePool, prefill: list[tuple[PrefillSeq, int]], num_d
     for seq, chunk in prefill:
         chunks.append((chunk, seq.computed))
         finishing += seq.computed + chunk == seq.total
-    shape = BatchShape(tuple(chunks), num_decode, pool.decode.context_sum() if num_decode else 0,
-                       num_decode + finishing)
+    dec = pool.decode
+    shape = BatchShape(tuple(chunks), num_decode, dec.context_sum() if num_decode else 0, num_decode + finishing,
+                       dec.kv_read_sum() if num_decode and dec.dup_shared_sum else None)
     return StepPlan(shape, tuple(prefill), num_decode, extra_s)
 
 
@@ -58,8 +59,9 @@ class ContinuousScheduler:
     def num_outstanding(self) -> int:
         return self.pool.num_outstanding
 
-    def enqueue(self, req: int, prompt_tokens: int, output_tokens: int) -> None:
-        self.pool.enqueue(req, prompt_tokens, output_tokens)
+    def enqueue(self, req: int, prompt_tokens: int, output_tokens: int,
+                siblings: list[tuple[int, int]] | None = None) -> None:
+        self.pool.enqueue(req, prompt_tokens, output_tokens, siblings)
 
     def commit(self, plan: StepPlan, now: float) -> None:
         self.pool.commit(plan, now)

@@ -21,12 +21,18 @@ class PrefillSeq:
     """A sequence waiting for or in prefill. total: tokens to prefill (prompt, or prompt plus
     generated tokens when recomputing after preemption); remaining: output tokens to emit."""
 
-    __slots__ = ("req", "total", "computed", "blocks", "order", "remaining", "last_token_s")
+    __slots__ = ("req", "total", "computed", "blocks", "order", "remaining", "last_token_s", "siblings",
+                 "sibling_blocks")
 
-    def __init__(self, req: int, total: int, remaining: int, last_token_s: float = math.nan):
+    def __init__(self, req: int, total: int, remaining: int, last_token_s: float = math.nan,
+                 siblings: list[tuple[int, int]] | None = None):
         self.req, self.total, self.remaining = req, total, remaining
         self.computed, self.blocks, self.order = 0, [], -1
         self.last_token_s = last_token_s
+        # Best-of-N: (request, output tokens) of the other samples of this prompt; they share
+        # its full prompt blocks and each gets a copy of the partial last block (copy-on-write)
+        self.siblings = siblings
+        self.sibling_blocks: list[int] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +77,9 @@ class SequencePool:
         return self.num_running + len(self.waiting) + len(self.swapped)
 
     # ---- admission and growth --------------------------------------------------------------
-    def enqueue(self, req: int, prompt_tokens: int, output_tokens: int) -> None:
-        self.waiting.append(PrefillSeq(req, prompt_tokens, output_tokens))
+    def enqueue(self, req: int, prompt_tokens: int, output_tokens: int,
+                siblings: list[tuple[int, int]] | None = None) -> None:
+        self.waiting.append(PrefillSeq(req, prompt_tokens, output_tokens, siblings=siblings))
 
     def admit_head(self) -> PrefillSeq:
         seq = self.waiting.popleft()
@@ -81,11 +88,22 @@ class SequencePool:
         self.prefilling.append(seq)
         return seq
 
+    def _sibling_copies(self, seq: PrefillSeq, chunk: int) -> int:
+        """Blocks for the siblings' copies of a partial last prompt block, due with the last chunk."""
+        if not seq.siblings or seq.computed + chunk != seq.total or seq.total % self.blocks.block_size == 0:
+            return 0
+        return len(seq.siblings)
+
     def blocks_to_grow(self, seq: PrefillSeq, chunk: int) -> int:
-        return self.blocks.blocks_for(seq.computed + chunk) - len(seq.blocks)
+        own = self.blocks.blocks_for(seq.computed + chunk) - len(seq.blocks)
+        return own + (self._sibling_copies(seq, chunk) if seq.siblings else 0)
 
     def grow(self, seq: PrefillSeq, chunk: int) -> None:
-        seq.blocks += self.blocks.allocate(self.blocks_to_grow(seq, chunk))
+        copies = self._sibling_copies(seq, chunk) if seq.siblings else 0
+        new = self.blocks.allocate(self.blocks_to_grow(seq, chunk))
+        if copies:
+            seq.sibling_blocks, new = new[-copies:], new[:-copies]
+        seq.blocks += new
 
     # ---- preemption --------------------------------------------------------------------------
     def preempt_one(self, above_order: int = -1) -> float | None:
@@ -101,8 +119,8 @@ class SequencePool:
                 victim, best = seq, seq.order
         if victim is not None:
             self.prefilling.remove(victim)
-            self.blocks.free(victim.blocks)
-            victim.blocks, victim.computed = [], 0
+            self.blocks.free(victim.blocks + victim.sibling_blocks)
+            victim.blocks, victim.sibling_blocks, victim.computed = [], [], 0
             self.waiting.appendleft(victim)
             self.rec.num_preemptions[victim.req] += 1
             return 0.0
@@ -161,9 +179,29 @@ class SequencePool:
             self.rec.first_token(seq.req, now)
         else:
             self.rec.itl(now - seq.last_token_s, 1)
-        seq.remaining -= 1
-        if seq.remaining == 0:
-            self.blocks.free(seq.blocks)
-            self.rec.finish(seq.req, now)
+        if seq.siblings:
+            self._spawn_samples(seq, now)
             return
-        self.decode.add(seq.req, seq.total, seq.remaining, seq.blocks, seq.order, now)
+        self._start_decode(seq.req, seq.total, seq.remaining - 1, seq.blocks, seq.order, now)
+
+    def _start_decode(self, req: int, ctx: int, remaining: int, blocks: list[int], order: int, now: float,
+                      group: int = -1, shared_tokens: int = 0) -> None:
+        if remaining == 0:
+            self.blocks.free(blocks)
+            self.rec.finish(req, now)
+        else:
+            self.decode.add(req, ctx, remaining, blocks, order, now, group, shared_tokens)
+
+    def _spawn_samples(self, seq: PrefillSeq, now: float) -> None:
+        """Best-of-N: the prefill's logits give every sample its first token; samples share the
+        full prompt blocks and own a copy of the partial one (vLLM's copy-on-write)."""
+        full = seq.total // self.blocks.block_size
+        shared, copies = seq.blocks[:full], iter(seq.sibling_blocks)
+        tail = len(seq.blocks) > full
+        group, shared_tokens = seq.req, full * self.blocks.block_size
+        self._start_decode(seq.req, seq.total, seq.remaining - 1, seq.blocks, seq.order, now, group, shared_tokens)
+        for req, output_tokens in seq.siblings:
+            self.rec.first_token(req, now)
+            blocks = self.blocks.share(shared) + ([next(copies)] if tail else [])
+            self._start_decode(req, seq.total, output_tokens - 1, blocks, seq.order, now, group, shared_tokens)
+        seq.sibling_blocks = []

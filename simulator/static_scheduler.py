@@ -39,8 +39,12 @@ class StaticScheduler:
     def num_outstanding(self) -> int:
         return len(self.batch) + len(self.waiting)
 
-    def enqueue(self, req: int, prompt_tokens: int, output_tokens: int) -> None:
+    def enqueue(self, req: int, prompt_tokens: int, output_tokens: int,
+                siblings: list[tuple[int, int]] | None = None) -> None:
+        """Samples of one prompt run as separate rows of a batch (HF generate without sharing)."""
         self.waiting.append((req, prompt_tokens, output_tokens))
+        for sibling, sibling_output in siblings or ():
+            self.waiting.append((sibling, prompt_tokens, sibling_output))
 
     def _form_batch(self) -> None:
         max_p = max_o = 0

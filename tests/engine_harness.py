@@ -35,8 +35,9 @@ class ConstantCost:
 
 def run_replica(kind: str, requests: list[tuple[float, int, int]], *, num_blocks: int, block_size: int,
                 max_num_seqs: int = 8, max_num_batched_tokens: int = 8, chunk_size: int = 8,
-                swap_blocks: int | None = None, step_s: float = 1.0):
-    """requests: (arrival_s, prompt_tokens, output_tokens). Returns (recorder, cost, scheduler)."""
+                swap_blocks: int | None = None, step_s: float = 1.0, groups: dict[int, list[int]] | None = None):
+    """requests: (arrival_s, prompt_tokens, output_tokens); groups: leader -> sibling request ids
+    (Best-of-N samples sharing the leader's prompt). Returns (recorder, cost, scheduler)."""
     arrival = np.array([r[0] for r in requests], dtype=float)
     rec = RunRecorder(arrival, np.array([r[1] for r in requests]), np.array([r[2] for r in requests]))
     blocks = BlockPool(num_blocks, block_size)
@@ -52,13 +53,19 @@ def run_replica(kind: str, requests: list[tuple[float, int, int]], *, num_blocks
     cost = ConstantCost(step_s)
     replica = Replica(env, 0, sched, cost, rec)
 
+    followers = {j for sib in (groups or {}).values() for j in sib}
+
     def dispatch(i: int) -> None:
-        replica.submit(i, int(rec.prompt_tokens[i]), int(rec.output_tokens[i]))
+        if i in followers:
+            return
+        siblings = [(j, int(rec.output_tokens[j])) for j in (groups or {}).get(i, [])] or None
+        replica.submit(i, int(rec.prompt_tokens[i]), int(rec.output_tokens[i]), siblings)
 
     env.process(open_loop_arrivals(env, arrival, dispatch))
     env.run()
     return rec, cost, sched
 
 
-def shapes_as_tuples(cost: ConstantCost) -> list[tuple]:
-    return [(s.prefill_chunks, s.num_decode, s.decode_context_sum, s.num_logits) for s in cost.shapes]
+def shapes_as_tuples(cost: ConstantCost, kv_reads: bool = False) -> list[tuple]:
+    return [(s.prefill_chunks, s.num_decode, s.decode_context_sum, s.num_logits)
+            + ((s.decode_kv_read_sum,) if kv_reads else ()) for s in cost.shapes]
