@@ -80,6 +80,7 @@ def plan_memory(model: ModelSpec, device: DeviceSpec, *, dtype: str, tp: int, bl
             f"{usable / GB:.2f} GB ({device.memory_gib:g} GiB x gpu_memory_utilization "
             f"{gpu_memory_utilization}); try a larger --tp, a bigger device, or a smaller dtype"
             + ("; or offload experts to host memory: --expert-placement static|lru [--gpu-expert-slots N] "
-               "--expert-exec fiddler|fetch|auto --host CPU_NAME" if model.is_moe and not offloaded_weight_bytes else "")
+               "--expert-exec fiddler|fetch|auto --host CPU_NAME" if model.is_moe and not offloaded_weight_bytes else
+               "; or keep fewer experts on the GPU (--gpu-expert-slots)" if offloaded_weight_bytes else "")
         )
     return MemoryPlan(usable, weights, reserve, kv_per_token, block_size, int(blocks), offloaded_weight_bytes)

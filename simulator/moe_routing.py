@@ -5,12 +5,13 @@ file) as per-layer inclusion probabilities pi[l, e] = P(a token routes to expert
 summing to top_k per layer, and the seeded per-step draws of tokens per expert. Does not decide
 where experts live (expert_placement.py) or what they cost (moe_cost.py).
 
-Step draws (`draw`) are O(layers x experts): each expert's token count is Binomial(T, pi_e),
-independently across experts. That keeps every expert's marginal exact (so the expected number
-of distinct experts touched is sum_e 1-(1-pi_e)^T, which for uniform routing is formulas.md's
-E*(1-(1-k/E)^T)) but drops the within-token coupling (counts sum to T*k only on average).
-`route_tokens` is the exact per-token top-k draw (Gumbel-top-k = weighted sampling without
-replacement), used to check the formula and for small traces.
+Step draws (`draw`): small steps (tokens x experts <= EXACT_DRAW_LIMIT) route every token
+exactly: top_k distinct experts per token by systematic sampling in a random order (a fixed-size
+design whose inclusion probabilities are exactly pi; Tille, "Sampling Algorithms", 2006, Sec. 7.2).
+Larger steps draw each expert's count as Binomial(T, pi_e), independently across experts: every
+marginal stays exact (expected distinct experts sum_e 1-(1-pi_e)^T, for uniform routing
+formulas.md's E*(1-(1-k/E)^T)) but counts sum to T*k only on average (relative error ~1/sqrt(T*k)).
+Cost: O(layers x tokens x experts) exact, O(layers x experts) binomial.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from simulator.errors import ServesimError
+
+EXACT_DRAW_LIMIT = 1024  # tokens x experts up to which each token is routed individually
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -48,6 +51,8 @@ class RoutingModel:
 
     def draw(self, rng: np.random.Generator, tokens: int) -> np.ndarray:
         """Tokens routed to each expert of each layer this step: int64 array (layers, experts)."""
+        if tokens * self.num_experts <= EXACT_DRAW_LIMIT:
+            return route_counts(rng, self.inclusion, self.top_k, tokens)
         return rng.binomial(tokens, self.inclusion)
 
     def expected_distinct(self, tokens: int) -> np.ndarray:
@@ -55,11 +60,21 @@ class RoutingModel:
         return (1.0 - (1.0 - self.inclusion) ** tokens).sum(axis=1)
 
 
-def route_tokens(rng: np.random.Generator, probs: np.ndarray, top_k: int, tokens: int) -> np.ndarray:
-    """Exact per-token routing for one layer: (tokens, top_k) distinct expert ids, each token drawing
-    top_k experts without replacement with weights `probs` (Gumbel-top-k trick)."""
-    keys = np.log(np.asarray(probs, dtype=np.float64)) + rng.gumbel(size=(tokens, len(probs)))
-    return np.argpartition(-keys, top_k - 1, axis=1)[:, :top_k]
+def route_counts(rng: np.random.Generator, inclusion: np.ndarray, top_k: int, tokens: int) -> np.ndarray:
+    """Exact per-token routing: each token picks top_k distinct experts per layer, expert e with
+    probability inclusion[l, e] (systematic sampling over a random expert order); returns the
+    tokens per expert, int64 (layers, experts)."""
+    layers, experts = inclusion.shape
+    order = np.argsort(rng.random((layers, tokens, experts)), axis=2)
+    pi = np.take_along_axis(np.broadcast_to(inclusion[:, None, :], order.shape), order, axis=2)
+    cum = np.cumsum(pi, axis=2)
+    cum[..., -1] = top_k  # exact total: the grid u, u+1, ..., u+k-1 falls in [0, k)
+    u = rng.random((layers, tokens, 1))
+    hits = np.floor(cum - u)
+    picked = np.diff(hits, axis=2, prepend=np.floor(-u))  # 1 where a grid point falls in the expert's interval
+    index = order + (np.arange(layers) * experts)[:, None, None]
+    return np.bincount(index.ravel(), weights=picked.ravel(), minlength=layers * experts).reshape(
+        layers, experts).astype(np.int64)
 
 
 def cap_inclusion(weights: np.ndarray, top_k: int) -> np.ndarray:
