@@ -48,6 +48,7 @@ OPTIONS = {
     "--expert-prefetch-hit-rate": ("expert_prefetch_hit_rate", float, "fraction of fetches prefetched during the previous layer"),
     "--host": ("host", str, "host CPU: catalog name (hardware/data/hosts) or path to a host .toml"),
     "--host-link-sharing": ("host_link_sharing", int, "replicas sharing one host link (transfers contend)"),
+    "--moe-kv-reserve-tokens": ("moe_kv_reserve_tokens", int, "KV tokens kept on the GPU when sizing expert slots"),
 }
 
 

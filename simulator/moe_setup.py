@@ -3,8 +3,8 @@ weights that go to host memory, and one MoECostModel per replica (own cache stat
 stream; replicas may share a host link).
 
 Owns the slot-budget rule: with offloading (static/lru) and no --gpu-expert-slots, the GPU keeps
-the non-expert weights, the activation reserve and KV room for one full step
-(max_num_batched_tokens tokens), and fills the rest with expert slots; every other expert lives in
+the non-expert weights, the activation reserve and KV room for moe_kv_reserve_tokens tokens
+(default: one full step, max_num_batched_tokens), and fills the rest with expert slots; every other expert lives in
 host memory (checked against the host's DRAM). Formulas live in moe_cost.py.
 """
 from __future__ import annotations
@@ -69,7 +69,8 @@ def _auto_slots(s, model: ModelSpec, device: DeviceSpec, max_num_batched_tokens:
     non_expert = int(model.weight_bytes(s.dtype) / s.tp) - all_slots * expert_bytes
     reserve = activation_reserve_bytes(model, s.dtype, s.tp, max_num_batched_tokens, s.max_num_seqs)
     kv_per_token = 2 * dtype_bytes(s.dtype) * kv_heads_per_rank(model, s.tp) * model.head_dim * model.num_layers
-    kv = kv_per_token * s.block_size * -(-max_num_batched_tokens // s.block_size)
+    kv_tokens = s.moe_kv_reserve_tokens or max_num_batched_tokens
+    kv = kv_per_token * s.block_size * -(-kv_tokens // s.block_size)
     free = usable - non_expert - reserve - kv
     if free < 0:
         raise ServesimError(f"{model.name} on {device.name}: even with every expert in host memory the GPU needs "

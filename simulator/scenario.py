@@ -73,6 +73,7 @@ class Scenario:
     expert_prefetch_hit_rate: float = 0.0
     host: str = "xeon-8462y"  # host CPU (hardware/data/hosts/)
     host_link_sharing: int = 1  # replicas sharing one host link (contention)
+    moe_kv_reserve_tokens: int | None = None  # KV kept on the GPU when sizing expert slots; None: max_num_batched_tokens
 
     def __post_init__(self) -> None:
         _at_least(self, 1, "tp", "replicas", "max_num_seqs", "chunk_size", "block_size", "num_requests")
@@ -101,6 +102,7 @@ class Scenario:
         _at_least(self, 1, "host_link_sharing")
         _at_least(self, 0, "expert_cpu_threshold")
         _at_least(self, 0, "gpu_expert_slots", optional=True)
+        _at_least(self, 1, "moe_kv_reserve_tokens", optional=True)
         if self.expert_placement is not None:
             _one_of(self, "expert_placement", EXPERT_PLACEMENTS)
         _one_of(self, "expert_exec", EXPERT_EXEC)
