@@ -84,7 +84,9 @@ def build_moe_cost_models(s, model: ModelSpec, device: DeviceSpec, plan: MoEPlan
     """One MoECostModel per replica; `inner` prices everything but the routed experts."""
     rngs = np.random.default_rng([s.seed, 6]).spawn(s.replicas)
     links = [SharedHostLink() for _ in range(-(-s.replicas // s.host_link_sharing))]
-    exec_policy = ExpertExec(policy=s.expert_exec, cpu_token_threshold=s.expert_cpu_threshold,
+    # an LRU cache only fills with fetched experts, so lru defaults to fetch; otherwise the cost-based choice
+    policy = s.expert_exec or ("fetch" if plan.placement == "lru" else "auto")
+    exec_policy = ExpertExec(policy=policy, cpu_token_threshold=s.expert_cpu_threshold,
                              prefetch_hit_rate=s.expert_prefetch_hit_rate)
     out = []
     for i in range(s.replicas):

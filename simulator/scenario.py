@@ -68,7 +68,7 @@ class Scenario:
     expert_routing: str = "uniform"  # uniform | zipf:S | path to a popularity JSON
     expert_placement: str | None = None  # all_gpu | static | lru
     gpu_expert_slots: int | None = None  # experts per MoE layer on the GPU; None: as many as fit
-    expert_exec: str = "auto"  # non-resident expert: fetch | cpu | fiddler | auto
+    expert_exec: str | None = None  # non-resident expert: fetch | cpu | fiddler | auto; None: fetch for lru, else auto
     expert_cpu_threshold: int = 10  # fiddler: CPU when an expert has fewer tokens
     expert_prefetch_hit_rate: float = 0.0
     host: str = "xeon-8462y"  # host CPU (hardware/data/hosts/)
@@ -105,7 +105,8 @@ class Scenario:
         _at_least(self, 1, "moe_kv_reserve_tokens", optional=True)
         if self.expert_placement is not None:
             _one_of(self, "expert_placement", EXPERT_PLACEMENTS)
-        _one_of(self, "expert_exec", EXPERT_EXEC)
+        if self.expert_exec is not None:
+            _one_of(self, "expert_exec", EXPERT_EXEC)
         if not 0 <= self.expert_prefetch_hit_rate <= 1:
             _bad(self, "expert_prefetch_hit_rate", "in [0, 1]")
         LengthDist.parse(self.prompt_tokens, field="prompt_tokens")
