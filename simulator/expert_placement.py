@@ -2,7 +2,7 @@
 
 Owns the residency state and its update rule. A policy answers "which touched experts miss"
 (resident() before the step) and learns what the step fetched (update()); it does not price
-anything (moe_cost.py) or decide fetch vs CPU execution. Masks are bool arrays (layers, experts).
+anything (moe_cost.py) or decide fetch vs CPU execution. Masks are bool arrays (layers, experts); counts are the step's tokens per expert (touched = counts > 0).
 
 - all_gpu: every expert resident (needs the whole model in GPU memory).
 - static: the `total_slots` most popular (layer, expert) pairs resident for the whole run
@@ -24,7 +24,7 @@ class ExpertPlacement(Protocol):
 
     def resident(self) -> np.ndarray: ...  # (layers, experts) bool; read-only for callers
 
-    def update(self, touched: np.ndarray, fetched: np.ndarray) -> None: ...
+    def update(self, counts: np.ndarray, fetched: np.ndarray) -> None: ...
 
     @property
     def num_gpu_experts(self) -> int: ...  # expert weight slots held in GPU memory
@@ -39,7 +39,7 @@ class AllOnGpu:
     def resident(self) -> np.ndarray:
         return self._mask
 
-    def update(self, touched: np.ndarray, fetched: np.ndarray) -> None:
+    def update(self, counts: np.ndarray, fetched: np.ndarray) -> None:
         pass
 
     @property
@@ -62,7 +62,7 @@ class StaticPlacement:
     def resident(self) -> np.ndarray:
         return self._mask
 
-    def update(self, touched: np.ndarray, fetched: np.ndarray) -> None:
+    def update(self, counts: np.ndarray, fetched: np.ndarray) -> None:
         pass
 
     @property
@@ -79,14 +79,17 @@ class LruPlacement:
         self.slots = slots
         self._mask = np.zeros((num_layers, num_experts), dtype=bool)
         self._last_use = np.full((num_layers, num_experts), -1, dtype=np.int64)
+        self._last_tokens = np.zeros((num_layers, num_experts), dtype=np.int64)
         self._tick = 0
 
     def resident(self) -> np.ndarray:
         return self._mask
 
-    def update(self, touched: np.ndarray, fetched: np.ndarray) -> None:
+    def update(self, counts: np.ndarray, fetched: np.ndarray) -> None:
         self._tick += 1
+        touched = counts > 0
         self._last_use[touched] = self._tick
+        self._last_tokens[touched] = np.asarray(counts)[touched]
         new = fetched & ~self._mask
         if not new.any():
             return
@@ -95,8 +98,9 @@ class LruPlacement:
         over = mask.sum(axis=1) - self.slots
         for layer in np.flatnonzero(over > 0):
             cand = np.flatnonzero(mask[layer])
-            # least recently used first; ties (same step) broken by expert index
-            order = cand[np.lexsort((cand, self._last_use[layer, cand]))]
+            # least recently used first; same step: fewer tokens, then lower index (HF MoE blocks loop
+            # over experts in index order, so the higher index ran last)
+            order = cand[np.lexsort((cand, self._last_tokens[layer, cand], self._last_use[layer, cand]))]
             mask[layer, order[: over[layer]]] = False
 
     @property

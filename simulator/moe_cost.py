@@ -137,7 +137,7 @@ class MoELayers:
         total = float(layer_l.sum())
         link_s = float(link_l.sum())
         wait = self.link.reserve(self.clock(), link_s) if self.link is not None and self.clock is not None else 0.0
-        self.placement.update(touched, fetched)
+        self.placement.update(counts, fetched)
         gpu_n = np.where(on_gpu, n, 0.0)
         flops = 2.0 * float(gpu_n.sum()) * self.params_e
         nbytes = self.beta * (float(on_gpu.sum()) * self.params_e + float(gpu_n.sum()) * self.act_e)

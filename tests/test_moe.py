@@ -77,7 +77,7 @@ def test_popularity_file(tmp_path):
 
 
 def test_lru_hit_miss_sequence_on_tiny_trace():
-    """1 layer, 4 experts, 2 slots, every miss fetched; ties in recency evict the lower index."""
+    """1 layer, 4 experts, 2 slots, every miss fetched; ties in recency (one token each) evict the lower index."""
     lru = LruPlacement(1, 4, 2)
     trace = [[0, 1], [0, 2], [1], [0], [3, 0], [2]]
     hits, caches = [], []
@@ -90,6 +90,10 @@ def test_lru_hit_miss_sequence_on_tiny_trace():
         caches.append(set(np.flatnonzero(lru.resident()[0]).tolist()))
     assert hits == [[False, False], [True, False], [False], [False], [False, True], [False]]
     assert caches == [{0, 1}, {0, 2}, {1, 2}, {0, 1}, {0, 3}, {2, 3}]
+    # same step, more tokens: kept
+    lru = LruPlacement(1, 3, 1)
+    lru.update(np.array([[5, 2, 0]]), np.array([[True, True, False]]))
+    assert lru.resident().tolist() == [[True, False, False]]
 
 
 def test_static_placement_keeps_most_popular():
