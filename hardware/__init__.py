@@ -1,5 +1,7 @@
 """hardware: device specs as data (peaks, memory, links, power, prices). Imports nothing else."""
 from hardware.catalog import UnknownDeviceError, device_names, load_device
+from hardware.host import HostSpec, UnknownHostError, host_names, load_host
 from hardware.spec import DeviceSpec
 
-__all__ = ["DeviceSpec", "UnknownDeviceError", "device_names", "load_device"]
+__all__ = ["DeviceSpec", "HostSpec", "UnknownDeviceError", "UnknownHostError", "device_names", "host_names",
+           "load_device", "load_host"]

@@ -43,6 +43,15 @@ OPTIONS = {
     "--slo-tpot-ms": ("slo_tpot_ms", float, "TPOT SLO for request_goodput"),
     "--slo-e2el-ms": ("slo_e2el_ms", float, "end-to-end latency SLO for request_goodput"),
     "--price-usd-per-hour": ("price_usd_per_hour", float, "USD per GPU-hour (default: the hardware catalog's)"),
+    "--expert-routing": ("expert_routing", str, "MoE routing: uniform, zipf:S, or an expert-popularity JSON file"),
+    "--expert-placement": ("expert_placement", str, "MoE experts on the GPU: all_gpu, static (most popular), lru"),
+    "--gpu-expert-slots": ("gpu_expert_slots", int, "experts per MoE layer kept on the GPU (default: as many as fit)"),
+    "--expert-exec": ("expert_exec", str, "non-resident expert: fetch (over PCIe), cpu, fiddler (CPU below threshold), auto (default; lru: fetch)"),
+    "--expert-cpu-threshold": ("expert_cpu_threshold", int, "fiddler: run on CPU when an expert has fewer tokens"),
+    "--expert-prefetch-hit-rate": ("expert_prefetch_hit_rate", float, "fraction of fetches prefetched during the previous layer"),
+    "--host": ("host", str, "host CPU: catalog name (hardware/data/hosts) or path to a host .toml"),
+    "--host-link-sharing": ("host_link_sharing", int, "replicas sharing one host link (transfers contend)"),
+    "--moe-kv-reserve-tokens": ("moe_kv_reserve_tokens", int, "KV tokens kept on the GPU when sizing expert slots"),
 }
 
 

@@ -68,8 +68,9 @@ class RooflineCostModel:
     source = "roofline"
 
     def __init__(self, model: ModelSpec, device: DeviceSpec, *, dtype: str = "bf16", tp: int = 1,
-                 params: RooflineParams = RooflineParams()):
+                 params: RooflineParams = RooflineParams(), token_op_builder=token_ops):
         self.model, self.device, self.dtype, self.tp, self.params = model, device, dtype, tp, params
+        self._token_ops = token_op_builder  # ops.token_ops, or a filtered variant (moe_cost.py)
         self.flops_per_s = device.peak_flops(dtype) * params.eta_compute
         self.bytes_per_s = device.memory_bandwidth_bytes_per_s * params.eta_memory
         self.beta = dtype_bytes(dtype)
@@ -141,7 +142,7 @@ class RooflineCostModel:
 
     def step_cost(self, shape: BatchShape) -> StepCost:
         tokens = shape.num_tokens
-        c1, m1, x1, f1, b1 = self._cached(self._token_cache, tokens, token_ops) if tokens else _ZERO
+        c1, m1, x1, f1, b1 = self._cached(self._token_cache, tokens, self._token_ops) if tokens else _ZERO
         c2, m2, x2, f2, b2 = (
             self._cached(self._logit_cache, shape.num_logits, logits_op) if shape.num_logits else _ZERO
         )

@@ -25,6 +25,7 @@ class MemoryPlan:
     kv_bytes_per_token: int  # this rank's share of D
     block_size: int
     num_gpu_blocks: int
+    host_weight_bytes: int = 0  # weights kept in host memory (offloaded MoE experts)
 
     @property
     def kv_bytes_per_block(self) -> int:
@@ -47,7 +48,7 @@ class MemoryPlan:
             "kv_cache_bytes": self.kv_cache_bytes,
             "num_gpu_blocks": self.num_gpu_blocks,
             "kv_capacity_tokens": self.kv_capacity_tokens,
-        }
+        } | ({"host_weight_bytes": self.host_weight_bytes} if self.host_weight_bytes else {})
 
 
 def activation_reserve_bytes(model: ModelSpec, dtype: str, tp: int, max_num_batched_tokens: int,
@@ -63,9 +64,9 @@ def activation_reserve_bytes(model: ModelSpec, dtype: str, tp: int, max_num_batc
 
 def plan_memory(model: ModelSpec, device: DeviceSpec, *, dtype: str, tp: int, block_size: int,
                 gpu_memory_utilization: float, max_num_batched_tokens: int, max_num_seqs: int,
-                extra_weight_bytes: int = 0) -> MemoryPlan:
+                extra_weight_bytes: int = 0, offloaded_weight_bytes: int = 0) -> MemoryPlan:
     usable = int(device.memory_bytes * gpu_memory_utilization)
-    weights = int(model.weight_bytes(dtype) / tp) + extra_weight_bytes
+    weights = int(model.weight_bytes(dtype) / tp) + extra_weight_bytes - offloaded_weight_bytes
     reserve = activation_reserve_bytes(model, dtype, tp, max_num_batched_tokens, max_num_seqs)
     kv_per_token = int(2 * dtype_bytes(dtype) * kv_heads_per_rank(model, tp) * model.head_dim
                        * model.num_layers)
@@ -78,5 +79,8 @@ def plan_memory(model: ModelSpec, device: DeviceSpec, *, dtype: str, tp: int, bl
             f"+ at least one KV block ({kv_per_token * block_size / GB:.4f} GB), but the device offers "
             f"{usable / GB:.2f} GB ({device.memory_gib:g} GiB x gpu_memory_utilization "
             f"{gpu_memory_utilization}); try a larger --tp, a bigger device, or a smaller dtype"
+            + ("; or offload experts to host memory: --expert-placement static|lru [--gpu-expert-slots N] "
+               "--expert-exec fiddler|fetch|auto --host CPU_NAME" if model.is_moe and not offloaded_weight_bytes else
+               "; or keep fewer experts on the GPU (--gpu-expert-slots)" if offloaded_weight_bytes else "")
         )
-    return MemoryPlan(usable, weights, reserve, kv_per_token, block_size, int(blocks))
+    return MemoryPlan(usable, weights, reserve, kv_per_token, block_size, int(blocks), offloaded_weight_bytes)

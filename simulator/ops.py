@@ -143,3 +143,8 @@ def attention_ops(model: ModelSpec, shape: BatchShape, beta: float, tp: int) -> 
         ops.append(OpCost("attn_decode", *decode_attention(shape.num_decode, shape.decode_context_sum, coeffs,
                                                             shape.decode_kv_read_sum)))
     return ops
+
+
+def token_ops_without_experts(model: ModelSpec, tokens: int, beta: float, tp: int) -> list[OpCost]:
+    """token_ops less the routed experts, which an MoE placement component prices per step."""
+    return [op for op in token_ops(model, tokens, beta, tp) if op.name != "moe_experts"]

@@ -52,6 +52,8 @@ def build_summary(result: RunResult) -> dict:
         "num_preempted_requests": int(np.count_nonzero(rec.num_preemptions)),
     })
     metrics.update(engine_stats(rec.step_arrays()))
+    if result.moe:
+        metrics.update(result.moe)
     summary = {
         "servesim_version": version(),
         "scenario": s.as_dict(),

@@ -19,6 +19,9 @@ from simulator.errors import ServesimError
 from simulator.kv_cache import BlockPool
 from simulator.memory import MemoryPlan, plan_memory
 from simulator.model_spec import ModelSpec, load_model
+from simulator.moe_cost import moe_metrics
+from simulator.moe_setup import build_moe_cost_models, moe_requested, plan_moe
+from simulator.ops import token_ops, token_ops_without_experts
 from simulator.recorder import RunRecorder
 from simulator.requests import RequestArrays
 from simulator.scenario import Scenario
@@ -41,6 +44,7 @@ class RunResult:
     max_model_len: int
     recorder: RunRecorder
     wall_s: float
+    moe: dict | None = None  # MoE offloading metrics (moe_cost.moe_metrics) when enabled
 
 
 def resolve_limits(s: Scenario, max_model_len: int) -> SchedulerLimits:
@@ -92,10 +96,10 @@ def _prompts(s: Scenario, rng: np.random.Generator) -> RequestArrays:
     )
 
 
-def build_cost_model(s: Scenario, model: ModelSpec, device: DeviceSpec) -> CostModel:
+def build_cost_model(s: Scenario, model: ModelSpec, device: DeviceSpec, token_op_builder=token_ops) -> CostModel:
     params = RooflineParams(eta_compute=s.eta_compute, eta_memory=s.eta_memory,
                             step_overhead_s=s.step_overhead_ms / 1e3)
-    return RooflineCostModel(model, device, dtype=s.dtype, tp=s.tp, params=params)
+    return RooflineCostModel(model, device, dtype=s.dtype, tp=s.tp, params=params, token_op_builder=token_op_builder)
 
 
 def check_parallelism(s: Scenario, model: ModelSpec) -> None:
@@ -129,15 +133,19 @@ def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None)
     check_parallelism(s, model)
     max_model_len = s.max_model_len or model.max_position_embeddings
     limits = resolve_limits(s, max_model_len)
+    moe_plan = plan_moe(s, model, device, limits.max_num_batched_tokens) if moe_requested(s) else None
     memory = plan_memory(model, device, dtype=s.dtype, tp=s.tp, block_size=s.block_size,
                          gpu_memory_utilization=s.gpu_memory_utilization,
-                         max_num_batched_tokens=limits.max_num_batched_tokens, max_num_seqs=s.max_num_seqs)
-    cost_model = build_cost_model(s, model, device)
+                         max_num_batched_tokens=limits.max_num_batched_tokens, max_num_seqs=s.max_num_seqs,
+                         offloaded_weight_bytes=moe_plan.host_weight_bytes if moe_plan else 0)
+    cost_model = build_cost_model(s, model, device, token_ops_without_experts if moe_plan else token_ops)
     reqs = build_requests(s)
     rec = RunRecorder(reqs.arrival_s, reqs.prompt_tokens, reqs.output_tokens)
     env = simpy.Environment()
     on_step = _progress_hook(rec, progress) if progress else None
-    replicas = [Replica(env, i, _make_scheduler(s, limits, memory, device, rec), cost_model, rec, on_step)
+    cost_models = ([cost_model] * s.replicas if moe_plan is None else
+                   build_moe_cost_models(s, model, device, moe_plan, cost_model, lambda: env.now))
+    replicas = [Replica(env, i, _make_scheduler(s, limits, memory, device, rec), cost_models[i], rec, on_step)
                 for i in range(s.replicas)]
     router = ROUTERS[s.router](replicas)
     dispatch = _dispatcher(env, router, rec, reqs, memory, max_model_len, replicas[0].scheduler.max_prefill_tokens())
@@ -148,8 +156,9 @@ def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None)
     env.run()
     if progress:
         progress(len(reqs), len(reqs))
-    return RunResult(s, model, device, memory, cost_model.describe(), limits, max_model_len, rec,
-                     time.perf_counter() - t0)
+    moe = moe_metrics([c.moe.stats for c in cost_models]) if moe_plan else None
+    return RunResult(s, model, device, memory, cost_models[0].describe(), limits, max_model_len, rec,
+                     time.perf_counter() - t0, moe)
 
 
 def _dispatcher(env, router, rec: RunRecorder, reqs: RequestArrays, memory: MemoryPlan,

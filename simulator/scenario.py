@@ -20,6 +20,8 @@ SCHEDULER_NAMES = ("static", "vllm", "sarathi")
 ROUTER_NAMES = ("round_robin", "least_loaded")
 PREEMPTION_MODES = ("recompute", "swap")
 TRACE_ARRIVALS = ("trace", "rate")
+EXPERT_PLACEMENTS = ("all_gpu", "static", "lru")  # simulator/expert_placement.py
+EXPERT_EXEC = ("fetch", "cpu", "fiddler", "auto")  # simulator/moe_cost.py
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +67,17 @@ class Scenario:
     step_overhead_ms: float = 0.0
     # money (None: the hardware catalog's dated price per GPU-hour)
     price_usd_per_hour: float | None = None
+    # MoE expert offloading (simulator/moe_setup.py); with expert_placement None and uniform routing an
+    # MoE model uses the plain expected-value cost (ops.py expected_active_experts)
+    expert_routing: str = "uniform"  # uniform | zipf:S | path to a popularity JSON
+    expert_placement: str | None = None  # all_gpu | static | lru
+    gpu_expert_slots: int | None = None  # experts per MoE layer on the GPU; None: as many as fit
+    expert_exec: str | None = None  # non-resident expert: fetch | cpu | fiddler | auto; None: fetch for lru, else auto
+    expert_cpu_threshold: int = 10  # fiddler: CPU when an expert has fewer tokens
+    expert_prefetch_hit_rate: float = 0.0
+    host: str = "xeon-8462y"  # host CPU (hardware/data/hosts/)
+    host_link_sharing: int = 1  # replicas sharing one host link (contention)
+    moe_kv_reserve_tokens: int | None = None  # KV kept on the GPU when sizing expert slots; None: max_num_batched_tokens
 
     def __post_init__(self) -> None:
         _at_least(self, 1, "tp", "replicas", "max_num_seqs", "chunk_size", "block_size", "num_requests",
@@ -96,6 +109,16 @@ class Scenario:
         for name in ("slo_ttft_ms", "slo_tpot_ms", "slo_e2el_ms"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 _bad(self, name, "> 0 milliseconds")
+        _at_least(self, 1, "host_link_sharing")
+        _at_least(self, 0, "expert_cpu_threshold")
+        _at_least(self, 0, "gpu_expert_slots", optional=True)
+        _at_least(self, 1, "moe_kv_reserve_tokens", optional=True)
+        if self.expert_placement is not None:
+            _one_of(self, "expert_placement", EXPERT_PLACEMENTS)
+        if self.expert_exec is not None:
+            _one_of(self, "expert_exec", EXPERT_EXEC)
+        if not 0 <= self.expert_prefetch_hit_rate <= 1:
+            _bad(self, "expert_prefetch_hit_rate", "in [0, 1]")
         LengthDist.parse(self.prompt_tokens, field="prompt_tokens")
         LengthDist.parse(self.output_tokens, field="output_tokens")
 

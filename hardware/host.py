@@ -1,0 +1,120 @@
+"""Host CPU specs (the machine a GPU hangs off): peak FLOP/s per dtype, DRAM capacity and
+bandwidth, cores. Used for CPU-executed MoE experts and host-resident weights/KV.
+
+Owns the HostSpec record, its validation and the host catalog (hardware/data/hosts/*.toml, or a
+user file by path). The GPU<->host link bandwidth is the device's (DeviceSpec.host_link_gb_per_s),
+not the host's. The "local" entry is this machine: cores and memory are probed; its FLOP/s and
+bandwidth are conservative placeholders until the profiler measures them.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from hardware.probe import local_memory_gib
+from hardware.spec import DTYPES
+
+HOSTS_DIR = Path(__file__).parent / "data" / "hosts"
+
+
+class UnknownHostError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostSpec:
+    """One host (all sockets the serving process uses). Peak figures are dense, whole host."""
+
+    name: str
+    display_name: str
+    vendor: str
+    sockets: int
+    cores: int  # physical cores, all sockets
+    peak_tflops: dict[str, float]
+    memory_gib: float
+    memory_bandwidth_gb_per_s: float  # DRAM, theoretical (channels x transfer rate x 8 B)
+    sources: tuple[str, ...] = ()
+    notes: str = ""
+    origin: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("sockets", "cores"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        for name in ("memory_gib", "memory_bandwidth_gb_per_s"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and v > 0):
+                raise ValueError(f"{name} must be a number > 0, got {v!r}")
+        if not self.peak_tflops:
+            raise ValueError("peak_tflops must list at least one dtype")
+        for dtype, tflops in self.peak_tflops.items():
+            if dtype not in DTYPES:
+                raise ValueError(f"peak_tflops has unknown dtype {dtype!r}; allowed: {DTYPES}")
+            if not tflops > 0:
+                raise ValueError(f"peak_tflops.{dtype} must be > 0, got {tflops!r}")
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self.memory_gib * 1024**3)
+
+    @property
+    def memory_bandwidth_bytes_per_s(self) -> float:
+        return self.memory_bandwidth_gb_per_s * 1e9
+
+    def peak_flops(self, dtype: str) -> float:
+        """Dense peak FLOP/s for `dtype`; falls back to fp32 (CPUs without a bf16 unit upcast)."""
+        if dtype in self.peak_tflops:
+            return self.peak_tflops[dtype] * 1e12
+        if "fp32" in self.peak_tflops and dtype in ("bf16", "fp16"):
+            return self.peak_tflops["fp32"] * 1e12
+        raise ValueError(f"host {self.name!r} has no peak figure for dtype {dtype!r}; "
+                         f"it lists {sorted(self.peak_tflops)}")
+
+
+def host_names() -> list[str]:
+    return sorted(p.stem for p in HOSTS_DIR.glob("*.toml"))
+
+
+def load_host(name_or_path: str | Path) -> HostSpec:
+    """A catalog name (`xeon-8462y`, `local`) or a path to a host TOML file."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise UnknownHostError(f"host file {str(path)!r} does not exist")
+        return parse_host_file(path)
+    shipped = HOSTS_DIR / f"{name_or_path}.toml"
+    if not shipped.is_file():
+        raise UnknownHostError(f"unknown host CPU {str(name_or_path)!r}; known hosts: {', '.join(host_names())} "
+                               "(or pass a path to your own .toml, see hardware/data/hosts/xeon-8462y.toml)")
+    spec = parse_host_file(shipped)
+    return _probe_local(spec) if spec.name == "local" else spec
+
+
+def parse_host_file(path: Path) -> HostSpec:
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        src = raw.get("sources", {})
+        return HostSpec(
+            name=raw["name"], display_name=raw.get("display_name", raw["name"]), vendor=raw.get("vendor", "unknown"),
+            sockets=int(raw.get("sockets", 1)), cores=int(raw["cores"]),
+            peak_tflops={k: float(v) for k, v in raw["peak_tflops"].items()},
+            memory_gib=float(raw["memory_gib"]), memory_bandwidth_gb_per_s=float(raw["memory_bandwidth_gb_per_s"]),
+            sources=tuple(src.get("specs", ())), notes=str(src.get("notes", "")), origin=str(path),
+        )
+    except KeyError as exc:
+        raise ValueError(f"{path}: missing required key {exc.args[0]!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def _probe_local(spec: HostSpec) -> HostSpec:
+    mem = local_memory_gib()
+    cores = os.cpu_count() or spec.cores
+    return replace(spec, cores=cores, memory_gib=round(mem, 2) if mem else spec.memory_gib,
+                   notes=f"{spec.notes} Probed: {cores} logical cores, {mem or spec.memory_gib:.1f} GiB.")
