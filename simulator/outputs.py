@@ -82,8 +82,12 @@ def build_summary(result: RunResult) -> dict:
     return summary
 
 
+FAILURE_KINDS = ("max_model_len", "KV cache capacity", "max_num_batched_tokens")
+
+
 def _reason_kind(reason: str) -> str:
-    return reason.split(" exceeds ")[-1].split("=")[0].split(" of ")[0] if " exceeds " in reason else reason
+    """Group failure reasons by the limit they hit ("exceeds max_model_len", ...)."""
+    return next((f"exceeds {k}" for k in FAILURE_KINDS if k in reason), reason)
 
 
 def summary_json(summary: dict) -> str:

@@ -56,7 +56,7 @@ def test_oversized_requests_fail_with_reason_never_vanish():
                  output_tokens="uniform:500:1500", seed=3)
     m = build_summary(simulate(s))["metrics"]
     assert m["failed"] > 0 and m["completed"] + m["failed"] == 20
-    assert "max_model_len" in m["failure_reasons"]
+    assert "exceeds max_model_len" in m["failure_reasons"]
 
 
 def test_replicas_and_routers_split_load():
