@@ -23,7 +23,7 @@ section{background:#fff;border:1px solid #e4e7eb;border-radius:6px;margin:16px 0
 h2{font-size:18px;margin:4px 0 10px}h3{font-size:15px;margin:12px 0 6px}
 table{border-collapse:collapse;font-size:13px;margin:4px 0 8px}
 th,td{border-bottom:1px solid #e4e7eb;padding:4px 10px;text-align:right;vertical-align:top}
-th:first-child,td:first-child{text-align:left}th{background:#f0f4f8}
+th:first-child,td:first-child,th.text{text-align:left}th{background:#f0f4f8}
 td.text{text-align:left;max-width:760px;overflow-wrap:anywhere}
 .cards{display:flex;flex-wrap:wrap;gap:10px}
 .card{border:1px solid #e4e7eb;border-radius:6px;padding:8px 12px;min-width:150px;background:#fbfcfd}
@@ -53,7 +53,7 @@ def fmt(value) -> str:
     if a >= 100:
         return f"{value:,.1f}"
     if a >= 1:
-        return f"{value:.3f}"
+        return f"{value:.4g}"
     return f"{value:.4g}"
 
 
@@ -72,7 +72,8 @@ def cell(value, key: str | None = None) -> str:
 
 def table(header: list[str], rows: list[list], *, cls: str = "", keys: list[str] | None = None) -> str:
     """rows of values (numbers formatted, strings escaped); a row of keys tags its first cells."""
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    texty = [i == 0 or (bool(rows) and isinstance(rows[0][i], str)) for i in range(len(header))]
+    head = "".join(f'<th{" class=text" if t else ""}>{html.escape(h)}</th>' for h, t in zip(header, texty))
     body = []
     for r, row in enumerate(rows):
         key = keys[r] if keys else None

@@ -72,8 +72,9 @@ def rate_figure(doc: dict) -> go.Figure:
     colors = ["#2ca02c" if c.get("feasible") else "#9aa5b1" for c in cands]
     fig = go.Figure(go.Bar(
         y=labels, x=[c.get("max_rate_per_replica") for c in cands], orientation="h", marker_color=colors,
-        text=[f"{c.get('replicas_needed')} replicas" if c.get("replicas_needed") else "" for c in cands],
-        textposition="auto", customdata=[_hover(i, c) for i, c in enumerate(cands)],
+        text=[f"{c.get('replicas_needed')} replicas" if c.get("replicas_needed") else "infeasible" for c in cands],
+        textposition=["inside" if (c.get("max_rate_per_replica") or 0) > 0 else "outside" for c in cands],
+        customdata=[_hover(i, c) for i, c in enumerate(cands)],
         hovertemplate="%{customdata}<extra></extra>", showlegend=False))
     fig.update_xaxes(title_text="max sustainable rate per replica (req/s, within SLO)", rangemode="tozero")
     fig.update_yaxes(title_text="configuration", autorange="reversed")
@@ -96,11 +97,16 @@ def probes_figure(doc: dict) -> go.Figure | None:
                 marker={"symbol": ["circle" if p.get("ok") else "x" for p in probes], "size": 8},
                 hovertemplate=f"%{{x}} req/s: p99 {label} %{{y:.2f}} ms<extra>{html.escape(name)}</extra>"),
                 row=1, col=col)
-            if slo.get(slo_key) is not None and k == 0:
-                fig.add_hline(y=slo[slo_key], line={"dash": "dash", "color": "#d62728"}, row=1, col=col,
-                              annotation_text=f"SLO {slo[slo_key]} ms", annotation_position="top left")
             fig.update_xaxes(title_text="offered rate per replica (req/s)", row=1, col=col)
-            fig.update_yaxes(title_text=f"p99 {label} (ms)", type="log", row=1, col=col)
+            fig.update_yaxes(title_text=f"p99 {label} (ms)", type="log", dtick="D2", row=1, col=col)
+    rates = [p.get("rate") for c in cands for p in (c.get("probes") or []) if p.get("rate") is not None]
+    for col, (_, slo_key, label) in enumerate(LATENCY_AXES, start=1):
+        if slo.get(slo_key) is not None and rates:
+            # a trace, not add_hline: hline annotations take log10 units on a log axis
+            fig.add_trace(go.Scatter(x=[min(rates), max(rates)], y=[slo[slo_key]] * 2, mode="lines",
+                                     name="SLO", legendgroup="SLO", showlegend=col == 1,
+                                     line={"dash": "dash", "color": "#d62728"},
+                                     hovertemplate=f"SLO {label} {slo[slo_key]} ms<extra></extra>"), row=1, col=col)
     return rf._layout(fig, "Rate probes per configuration (o within SLO, x violates)", height=460)
 
 
@@ -132,7 +138,8 @@ def render_plan(doc: dict) -> str:
     sections = [
         section("Plan", f'<div class="cards">{"".join(cards)}</div>' + verdict, "headline"),
         section("Pareto frontier: price vs latency", figure_div(pareto_figure(doc), "fig-pareto")
-                + note("Hover a point for its configuration. Dashed red lines: the SLOs."), "pareto"),
+                + note("Hover a point for its configuration. Dashed red lines: the SLOs. Candidates without a "
+                       "price (no replica count meets the SLOs) are listed in the table, not drawn."), "pareto"),
         section("Max sustainable rate per configuration", figure_div(rate_figure(doc), "fig-rates")
                 + (figure_div(probes, "fig-probes") if probes is not None else ""), "rates"),
         section("Candidates", candidates_table(doc)

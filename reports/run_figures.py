@@ -120,7 +120,7 @@ def kv_and_preemptions(steps: dict, requests: dict | None) -> go.Figure | None:
     fig.update_yaxes(title_text="KV cache blocks used (%)", range=[0, 101], secondary_y=False)
     fixed = {} if _any_preemption(requests) else {"range": [0, 1], "dtick": 1}  # all zero: no 0.2 ticks
     fig.update_yaxes(title_text="preemptions (count)", rangemode="tozero", secondary_y=True, showgrid=False,
-                     tickformat="d", **fixed)
+                     **fixed)
     return _layout(fig, "KV cache usage and preemptions over time")
 
 
@@ -175,10 +175,13 @@ def roofline(steps: dict, hardware: dict) -> go.Figure | None:
                 x=ai[m], y=achieved[m], mode="markers", name=f"{name}-bound steps",
                 marker={"size": 4, "opacity": 0.5, "color": BOUND_COLORS[b]},
                 hovertemplate="%{x:.3g} FLOP/byte: %{y:.2f} TFLOP/s<extra>" + name + "</extra>"))
-    fig.add_vline(x=ridge, line={"dash": "dash", "color": "#555"},
-                  annotation_text=f"ridge {ridge:.0f} FLOP/byte", annotation_position="top left")
-    fig.update_xaxes(type="log", title_text="arithmetic intensity (FLOP/byte)")
-    fig.update_yaxes(type="log", title_text="achieved compute (TFLOP/s per GPU)")
+    # The ridge as a trace: add_vline's annotation would take log10 units on this log axis.
+    fig.add_trace(go.Scatter(x=[ridge, ridge], y=[bw * lo / 1e12, peak / 1e12 * 1.5], mode="lines+text",
+                             name=f"ridge {ridge:.0f} FLOP/byte", line={"dash": "dash", "color": "#555"},
+                             text=["", f"ridge {ridge:.0f} FLOP/byte"], textposition="top center",
+                             hovertemplate="ridge %{x:.1f} FLOP/byte<extra></extra>"))
+    fig.update_xaxes(type="log", dtick="D2", title_text="arithmetic intensity (FLOP/byte)")
+    fig.update_yaxes(type="log", dtick="D2", title_text="achieved compute (TFLOP/s per GPU)")
     shown = f"{len(idx):,} of {int(ok.sum()):,} steps" if len(idx) < ok.sum() else f"{len(idx):,} steps"
     return _layout(fig, f"Roofline placement of steps ({shown}) on {hardware.get('name', 'the device')}")
 

@@ -15,6 +15,7 @@ import sys
 COMMANDS = {
     "simulate": ("simulator.cli_simulate", "simulate a serving scenario and print vLLM-style metrics"),
     "models": ("simulator.cli_catalog", "list the built-in models and devices"),
+    "report": ("simulator.cli_report", "render saved results as one self-contained HTML report"),
 }
 
 
