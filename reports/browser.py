@@ -103,19 +103,19 @@ def console_messages(stderr: str) -> list[str]:
 
 def check_page(html_path: Path, *, screenshot: Path | None = None, window: tuple[int, int] = (1400, 4000),
                chromium: str | None = None, timeout_s: float = 120) -> PageCheck:
-    """Load `html_path` from disk, then (optionally) screenshot it at `window` size."""
+    """Load `html_path` from disk; optionally screenshot it at `window` size (CSS pixels)."""
     chromium = chromium or find_chromium()
     if chromium is None:
         raise FileNotFoundError("no chromium on PATH (Debian: apt-get install chromium)")
     url = Path(html_path).resolve().as_uri()
-    dom, err, wall = _run(chromium, ["--dump-dom", url], timeout_s)
+    args = ["--dump-dom"]
+    if screenshot is not None:  # one browser run does both
+        screenshot = Path(screenshot).resolve()
+        args += [f"--screenshot={screenshot}", f"--window-size={window[0]},{window[1]}"]
+    dom, err, wall = _run(chromium, [*args, url], timeout_s)
     scan = _ChartScan()
     scan.feed(dom)
-    check = PageCheck(console=console_messages(err), charts=scan.charts,
-                      rendered=[c for c in scan.charts if c in scan.has_svg and c in scan.has_trace],
-                      render_ms=scan.render_ms, wall_s=wall)
-    if screenshot is not None:
-        screenshot = Path(screenshot).resolve()
-        _run(chromium, [f"--screenshot={screenshot}", f"--window-size={window[0]},{window[1]}", url], timeout_s)
-        check.screenshot = screenshot if screenshot.is_file() else None
-    return check
+    return PageCheck(console=console_messages(err), charts=scan.charts,
+                     rendered=[c for c in scan.charts if c in scan.has_svg and c in scan.has_trace],
+                     render_ms=scan.render_ms, wall_s=wall,
+                     screenshot=screenshot if screenshot is not None and screenshot.is_file() else None)

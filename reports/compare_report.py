@@ -25,20 +25,24 @@ BARS = (("output_throughput", "output throughput (tok/s)"), ("p99_ttft_ms", "p99
         ("p99_tpot_ms", "p99 TPOT (ms)"))
 
 
-def metric_rows(summaries: list[dict]) -> list[tuple[str, str, list]]:
-    """(key, label, [value per summary]) for the headline metrics, latency stats and extras."""
+def metric_rows(summaries: list[dict]) -> list[tuple[str, str, float, list]]:
+    """(key, label, display scale, [value per summary]) for headline metrics, latency stats, extras."""
     rows = []
-    keys = [(k, f"{label} ({unit})" if unit else label) for k, label, unit, _ in HEADLINE]
-    keys += [(f"{s}_{k}", f"{s} {label} (ms)") for k, label in LATENCY_ROWS for s in ("median", "p90")]
-    for key, label in keys:
+    keys = [(k, f"{label} ({unit})" if unit else label, scale) for k, label, unit, scale in HEADLINE]
+    keys += [(f"{s}_{k}", f"{s} {label} (ms)", 1) for k, label in LATENCY_ROWS for s in ("median", "p90")]
+    for key, label, scale in keys:
         values = [s.get("metrics", {}).get(key) for s in summaries]
         if any(v is not None for v in values):
-            rows.append((key, label, values))
+            rows.append((key, label, scale, values))
     for sec, key, label in EXTRA_ROWS:
         values = [(s.get(sec) or {}).get(key) for s in summaries]
         if any(v is not None for v in values):
-            rows.append((f"{sec}.{key}", label, values))
+            rows.append((f"{sec}.{key}", label, 1, values))
     return rows
+
+
+def _shown(value, scale: float) -> str:
+    return fmt(value * scale if scale != 1 and isinstance(value, (int, float)) else value)
 
 
 def delta_pct(value, base):
@@ -51,13 +55,14 @@ def side_by_side(names: list[str], summaries: list[dict]) -> str:
     head = "<th>metric</th>" + f"<th>{html.escape(names[0])}</th>" + "".join(
         f"<th>{html.escape(n)}</th><th>Δ vs base</th>" for n in names[1:])
     body = []
-    for key, label, values in metric_rows(summaries):
+    for key, label, scale, values in metric_rows(summaries):
         k = html.escape(key, quote=True)
-        cells = [f'<td data-key="{k}" data-col="0" data-value="{data_value(values[0])}">{fmt(values[0])}</td>']
+        v0 = values[0]
+        cells = [f'<td data-key="{k}" data-col="0" data-value="{data_value(v0)}">{_shown(v0, scale)}</td>']
         for i, v in enumerate(values[1:], start=1):
             d = delta_pct(v, values[0])
             ds = "—" if d is None else f"{d:+.1f}%"
-            cells.append(f'<td data-key="{k}" data-col="{i}" data-value="{data_value(v)}">{fmt(v)}</td>'
+            cells.append(f'<td data-key="{k}" data-col="{i}" data-value="{data_value(v)}">{_shown(v, scale)}</td>'
                          f'<td class="delta" data-key="{k}" data-col="{i}" data-value="{data_value(d)}">{ds}</td>')
         body.append(f'<tr><td class="text">{html.escape(label)}</td>{"".join(cells)}</tr>')
     return f'<table class="compare"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'

@@ -57,25 +57,27 @@ def _edges(run_steps: dict, requests: dict | None) -> np.ndarray:
 
 
 def throughput(steps: dict, requests: dict | None) -> go.Figure | None:
+    """Tokens per second (top) and finished requests per second (bottom), summed over replicas."""
     if steps is None or not len(steps["start_s"]):
         return None
     edges = _edges(steps, requests)
     t, x = steps["start_s"] + steps["duration_s"], bin_centers(edges)
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Scatter(x=x, y=binned_rate(t, steps["num_logits"], edges), name="output tokens/s",
-                             line={"color": COLORS[0]}, hovertemplate="%{x:.1f} s: %{y:.1f} tok/s<extra></extra>"))
-    fig.add_trace(go.Scatter(x=x, y=binned_rate(t, steps["num_prefill_tokens"], edges),
-                             name="prefill tokens/s", line={"color": COLORS[2], "dash": "dot"},
-                             hovertemplate="%{x:.1f} s: %{y:.1f} tok/s<extra></extra>"))
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.62, 0.38])
+    for k, (key, name, dash) in enumerate((("num_logits", "output tokens/s", "solid"),
+                                           ("num_prefill_tokens", "prefill tokens/s", "dot"))):
+        fig.add_trace(go.Scatter(x=x, y=binned_rate(t, steps[key], edges), name=name,
+                                 line={"color": COLORS[2 * k], "dash": dash},
+                                 hovertemplate="%{x:.1f} s: %{y:.1f} tok/s<extra>" + name + "</extra>"), row=1, col=1)
     if requests is not None:
         done = requests["status"] == "finished"
         fig.add_trace(go.Scatter(x=x, y=binned_rate(requests["finish_s"][done], np.ones(int(done.sum())), edges),
                                  name="finished requests/s", line={"color": COLORS[1]},
-                                 hovertemplate="%{x:.1f} s: %{y:.2f} req/s<extra></extra>"), secondary_y=True)
-    fig.update_xaxes(title_text="simulated time (s)")
-    fig.update_yaxes(title_text="throughput (tokens/s)", secondary_y=False, rangemode="tozero")
-    fig.update_yaxes(title_text="finished requests (req/s)", secondary_y=True, rangemode="tozero", showgrid=False)
-    return _layout(fig, f"Throughput over time ({len(edges) - 1} bins of {edges[1]:.3g} s, all replicas)")
+                                 hovertemplate="%{x:.1f} s: %{y:.2f} req/s<extra></extra>"), row=2, col=1)
+    fig.update_xaxes(title_text="simulated time (s)", row=2, col=1)
+    fig.update_yaxes(title_text="tokens/s", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="requests/s", rangemode="tozero", row=2, col=1)
+    return _layout(fig, f"Throughput over time ({len(edges) - 1} bins of {edges[1]:.3g} s, all replicas)",
+                   height=460, legend={"orientation": "h", "y": -0.16})
 
 
 def batch_size(steps: dict, requests: dict | None) -> go.Figure | None:

@@ -79,9 +79,9 @@ def provenance(summary: dict) -> str:
 
 def step_totals(run: RunData) -> str:
     m = run.summary.get("metrics", {})
-    rows = [["time compute-bound (fraction)", m.get("frac_time_compute_bound")],
-            ["time memory-bound (fraction)", m.get("frac_time_memory_bound")],
-            ["time overhead-bound (fraction)", m.get("frac_time_overhead_bound")],
+    rows = [["time in compute-bound steps (fraction)", m.get("frac_time_compute_bound")],
+            ["time in memory-bound steps (fraction)", m.get("frac_time_memory_bound")],
+            ["time in overhead-bound steps (fraction)", m.get("frac_time_overhead_bound")],
             ["busy time (s)", m.get("busy_time_s")], ["steps", m.get("num_steps")],
             ["mean step (ms)", m.get("mean_step_ms")]]
     out = table(["summary", "value"], [r for r in rows if r[1] is not None], cls="step-summary")
@@ -91,7 +91,7 @@ def step_totals(run: RunData) -> str:
                  ("communication", "comm_s"), ("fixed overhead", "overhead_s")]
         total = float(s["duration_s"].sum())
         rows = [[name, float(s[k].sum()), float(s[k].sum()) / total * 100] for name, k in parts]
-        out += table(["step time part (all steps)", "seconds", "share (%)"], rows, cls="step-parts")
+        out += table(["time by op bound (all steps)", "seconds", "share (%)"], rows, cls="step-parts")
     return out
 
 
