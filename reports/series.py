@@ -12,7 +12,7 @@ MAX_CDF_POINTS = 600
 MAX_TIME_BINS = 300
 MIN_TIME_BINS = 20
 EVENTS_PER_BIN = 10
-MAX_SCATTER_POINTS = 2500
+MAX_SCATTER_POINTS = 1500
 
 
 def ecdf_points(values: np.ndarray, max_points: int = MAX_CDF_POINTS) -> tuple[np.ndarray, np.ndarray]:
