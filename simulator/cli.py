@@ -17,6 +17,7 @@ COMMANDS = {
     "cost": ("simulator.cli_cost", "Kinetics eFLOPs of one prompt (closed form, arXiv 2506.05333)"),
     "models": ("simulator.cli_catalog", "list the built-in models and devices"),
     "tts": ("simulator.cli_tts", "test-time scaling sweep: model x samples x length budget -> cost per question"),
+    "report": ("simulator.cli_report", "render saved results as one self-contained HTML report"),
 }
 
 

@@ -66,6 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the summary JSON to stdout")
     p.add_argument("--out", metavar="DIR", help="write summary.json, requests.csv, steps.csv (and trace.json)")
     p.add_argument("--chrome-trace", action="store_true", help="also write trace.json (Perfetto) to --out")
+    p.add_argument("--report", metavar="FILE.html", help="also render an HTML report (needs the `report` extra)")
 
 
 def scenario_from_args(args: argparse.Namespace) -> Scenario:
@@ -97,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
     if args.chrome_trace and not args.out:
         raise ServesimError("--chrome-trace needs --out DIR")
     scenario = scenario_from_args(args)
+    if args.report:
+        from simulator.cli_report import require_report_extra
+
+        require_report_extra()  # before the run, not after it
     update, bar = progress_bar(not args.json and sys.stderr.isatty())
     try:
         result = simulate(scenario, progress=update)
@@ -106,10 +111,27 @@ def run(args: argparse.Namespace) -> int:
     summary = build_summary(result)
     if args.out:
         written = write_outputs(result, summary, Path(args.out), trace=args.chrome_trace)
+    if args.report:
+        written = (written if args.out else []) + [_write_report(result, summary, args)]
     if args.json:
         print(summary_json(summary))
     else:
         print(format_summary(summary))
-        if args.out:
+        if args.out or args.report:
             print("wrote " + ", ".join(str(p) for p in written))
     return 0
+
+
+def _write_report(result, summary: dict, args: argparse.Namespace) -> Path:
+    """The report reads result files: --out's, or ones written to a temporary directory."""
+    import tempfile
+
+    from simulator.cli_report import write_report
+    from simulator.outputs import write_outputs
+
+    if args.out:
+        return write_report([Path(args.out)], args.report)
+    with tempfile.TemporaryDirectory(prefix="servesim-") as tmp:
+        run_dir = Path(tmp) / (Path(args.report).stem or "run")
+        write_outputs(result, summary, run_dir, trace=False)
+        return write_report([run_dir], args.report)
