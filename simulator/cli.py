@@ -15,6 +15,8 @@ import sys
 COMMANDS = {
     "simulate": ("simulator.cli_simulate", "simulate a serving scenario and print vLLM-style metrics"),
     "models": ("simulator.cli_catalog", "list the built-in models and devices"),
+    "compare": ("simulator.cli_compare", "what-if: a base scenario vs the cross product of --vary changes"),
+    "plan": ("simulator.cli_plan", "capacity planning: cheapest configurations meeting SLOs at a target rate"),
 }
 
 
