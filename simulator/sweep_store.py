@@ -56,6 +56,7 @@ class SweepStore:
                 fh.write(json.dumps(record, indent=1, sort_keys=True) + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp makes it 0600
             os.replace(tmp, self.path(key))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
