@@ -15,7 +15,16 @@ from simulator.errors import ServesimError
 GRID_FLAGS = (("--models", "model"), ("--hardware", "hardware"), ("--tp", "tp"), ("--scheduler", "scheduler"))
 
 
+EPILOG = ("A probe (one replica, --probe-requests requests at one rate) is sustainable when completions keep "
+          "up with arrivals (>= 90% of the arrival rate after the first third of requests) and median TTFT "
+          "does not rise by more than 0.1 s per s between the first and last thirds; it is ok when it is "
+          "sustainable and the SLO percentile of TTFT/TPOT is within the SLOs. The search starts at the "
+          "saturation throughput, doubles while ok, then bisects. Other scenario options set the base; "
+          "--replicas and --num-requests are replaced by 1 and --probe-requests.")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.epilog = EPILOG
     add_scenario_arguments(p, exclude=tuple(flag for flag, _ in GRID_FLAGS))
     p.add_argument("--target-rate", type=float, required=True, help="requests/s the deployment must serve")
     p.add_argument("--slo-percentile", type=float, default=99.0, help="percentile the SLOs apply to (default 99)")

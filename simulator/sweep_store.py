@@ -91,9 +91,8 @@ def run_tasks(fn: Callable[[dict], dict], tasks: list[dict], *, on_done: Callabl
         try:
             for fut in as_completed(futures):
                 on_done(futures[fut], fut.result())
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
+        except BaseException:  # Ctrl-C or a failed task: drop what has not started
+            pool.shutdown(wait=False, cancel_futures=True)
             raise
 
 
