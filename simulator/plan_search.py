@@ -17,8 +17,13 @@ k = N // 3 requests, a run is sustainable when both hold:
 Requests that can never be served (rejected at admission: longer than max_model_len or the KV
 cache; the same at any rate) are counted in the saturation run; more than
 max_unservable_fraction of them makes the candidate infeasible, fewer are left out of the
-judgment. A probe is ok when no more requests failed than in the saturation run, it is steady, and the p<percentile> TTFT and TPOT
-(vLLM bench-serve definitions) are within the SLOs.
+judgment. A probe is ok when no more requests failed than in the saturation run, it is steady,
+and the p<percentile> TTFT and TPOT (vLLM bench-serve definitions) of the requests after the
+first third (warm-up from an empty engine left out; the same for every p99 a probe reports) are
+within the SLOs.
+Finite probes are optimistic near saturation: latency tails and slow build-ups need long runs
+(llama-3-8b/h100 default workload, p99 TTFT 500 ms: 33.1 req/s at 300 requests, 30.2 at 400,
+27.7 at 800, 27.3 at 1600); raise probe_requests for a final answer.
 
 Search: one saturation run (all requests at t=0) measures a throughput mu_sat, the first rate
 tried. While every probe is ok the rate is multiplied by expand_factor (bracketing); once one
@@ -123,10 +128,12 @@ def probe(scenario: Scenario, rate: float, slo: Slo, settings: SearchSettings, a
         out["reason"] = f"{len(failed)} of {len(rec.status)} requests failed: {rec.fail_reason.get(int(failed[0]))}"
         return out
     arrival, first, finish = rec.arrival_s[done], rec.first_token_s[done], rec.finish_s[done]
-    outputs = rec.output_tokens[done]
-    ttft_ms = (first - arrival) * 1e3
+    # latencies of the requests after the first third (warm-up from an empty engine left out)
+    late = arrival >= np.sort(arrival)[len(arrival) // 3]
+    outputs = rec.output_tokens[done][late]
+    ttft_ms = (first - arrival)[late] * 1e3
     multi = outputs > 1
-    tpot_ms = ((finish - first) * 1e3)[multi] / (outputs[multi] - 1)
+    tpot_ms = ((finish - first)[late] * 1e3)[multi] / (outputs[multi] - 1)
     q = slo.percentile
     out["p99_ttft_ms"], out["p99_tpot_ms"] = _percentile(ttft_ms, 99), _percentile(tpot_ms, 99)
     at_q = {"ttft_ms": _percentile(ttft_ms, q), "tpot_ms": _percentile(tpot_ms, q)}

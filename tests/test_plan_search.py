@@ -121,3 +121,16 @@ def test_candidate_infeasible_reasons():
     too_long = search_candidate(task(TINY.replace(max_model_len=64)))
     assert not too_long["feasible"] and "requests can never be served" in too_long["reason"]
     assert too_long["price_usd_per_hour"] is None and too_long["replicas_needed"] is None
+
+
+def test_probe_latencies_leave_out_the_warmup_third():
+    from simulator.run import simulate
+
+    rec = simulate(TINY.replace(rate=25.0)).recorder
+    late = np.argsort(rec.arrival_s, kind="stable")[len(rec.arrival_s) // 3:]
+    ttft_ms = (rec.first_token_s - rec.arrival_s)[late] * 1e3
+    out = rec.output_tokens[late]
+    tpot_ms = ((rec.finish_s - rec.first_token_s)[late] * 1e3)[out > 1] / (out[out > 1] - 1)
+    p = probe(TINY, 25.0, Slo(), FAST)
+    assert p["p99_ttft_ms"] == float(np.percentile(ttft_ms, 99))
+    assert p["p99_tpot_ms"] == float(np.percentile(tpot_ms, 99))
