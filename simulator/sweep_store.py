@@ -53,7 +53,7 @@ class SweepStore:
         fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=self.root)
         try:
             with os.fdopen(fd, "w") as fh:
-                fh.write(json.dumps(record, indent=1, sort_keys=True) + "\n")
+                fh.write(json.dumps(record, indent=1) + "\n")  # key order kept: resumed == fresh
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(tmp, 0o644)  # mkstemp makes it 0600

@@ -68,11 +68,12 @@ def test_tasks_force_one_replica_and_probe_size():
 
 
 def test_run_sweep_reuses_store(tmp_path):
-    tasks, store = tiny_tasks(), SweepStore(tmp_path)
+    tasks, store = tiny_tasks(tp=[1, 2], hardware=["h100-sxm"]), SweepStore(tmp_path)
     first, computed, reused = run_sweep(tasks, store, jobs=1)
     assert (computed, reused) == (2, 0)
     again, computed, reused = run_sweep(tasks, store, jobs=1)
     assert (computed, reused) == (0, 2) and again == first
+    assert [list(c["config"]) for c in again] == [["tp", "hardware"]] * 2  # grid order, as when fresh
 
 
 def test_cli_plan_json_format(tmp_path, capsys):
