@@ -18,6 +18,8 @@ COMMANDS = {
     "models": ("simulator.cli_catalog", "list the built-in models and devices"),
     "tts": ("simulator.cli_tts", "test-time scaling sweep: model x samples x length budget -> cost per question"),
     "report": ("simulator.cli_report", "render saved results as one self-contained HTML report"),
+    "compare": ("simulator.cli_compare", "what-if: a base scenario vs the cross product of --vary changes"),
+    "plan": ("simulator.cli_plan", "capacity planning: cheapest configurations meeting SLOs at a target rate"),
 }
 
 

@@ -55,9 +55,12 @@ OPTIONS = {
 }
 
 
-def add_scenario_arguments(p: argparse.ArgumentParser) -> None:
+def add_scenario_arguments(p: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
+    """The scenario options; `exclude` leaves flags out for a command that redefines them."""
     p.add_argument("--scenario", metavar="FILE.toml", help="scenario file; options below override it")
     for flag, (field, typ, help_text) in OPTIONS.items():
+        if flag in exclude:
+            continue
         p.add_argument(flag, dest=field, type=typ, default=None, help=help_text)
 
 
@@ -71,7 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def scenario_from_args(args: argparse.Namespace) -> Scenario:
     base = load_scenario(args.scenario) if args.scenario else Scenario()
-    overrides = {field: getattr(args, field) for field, _, _ in OPTIONS.values() if getattr(args, field) is not None}
+    overrides = {field: getattr(args, field) for field, _, _ in OPTIONS.values() if getattr(args, field, None) is not None}
     return base.replace(**overrides) if overrides else base
 
 

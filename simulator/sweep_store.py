@@ -1,0 +1,122 @@
+"""Sweep bookkeeping and execution: configuration hashes, the resumable result store, and the
+two backends that run independent tasks (local processes, or Ray tasks).
+
+Owns: `config_hash` (sha256 of canonical JSON), `SweepStore` (one JSON file per finished task,
+written atomically: temp file in the same folder + os.replace, so a killed sweep never leaves a
+half-written result and a rerun skips what is already there), and `run_tasks`. Does not know what
+a task computes (plan.py / compare.py pass a module-level function and its plain-dict inputs).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Callable
+
+from simulator.errors import ServesimError
+
+RAY_HINT = "pip install 'servesim[ray]'"
+
+
+def canonical_json(obj) -> str:
+    """Key-sorted, whitespace-free JSON; inf/NaN are written as Infinity/NaN (Python's spelling)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def config_hash(obj) -> str:
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
+
+
+class SweepStore:
+    """A folder of `<hash>.json` files, one per finished task."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def path(self, key: str) -> Path:
+        return self.root / f"{key}.json"
+
+    def load(self, key: str) -> dict | None:
+        p = self.path(key)
+        if not p.is_file():
+            return None
+        try:
+            return json.loads(p.read_text())
+        except json.JSONDecodeError:  # not ours (writes are atomic): recompute it
+            return None
+
+    def save(self, key: str, record: dict) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=self.root)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps(record, indent=1) + "\n")  # key order kept: resumed == fresh
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp makes it 0600
+            os.replace(tmp, self.path(key))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return self.path(key)
+
+
+def default_jobs(num_tasks: int) -> int:
+    return max(1, min(os.cpu_count() or 1, num_tasks))
+
+
+def run_tasks(fn: Callable[[dict], dict], tasks: list[dict], *, on_done: Callable[[int, dict], None],
+              backend: str = "local", jobs: int | None = None, ray_address: str | None = None) -> None:
+    """Run fn(task) for every task; on_done(index, result) is called in this process as each ends
+    (in completion order), so the caller can store results as soon as they exist."""
+    if not tasks:
+        return
+    if backend == "ray":
+        _run_ray(fn, tasks, on_done, ray_address)
+        return
+    if backend != "local":
+        raise ServesimError(f"backend={backend!r} is invalid; allowed: local, ray")
+    jobs = jobs or default_jobs(len(tasks))
+    if jobs < 1:
+        raise ServesimError(f"jobs={jobs} is invalid; allowed: an integer >= 1")
+    if jobs == 1 or len(tasks) == 1:
+        for i, task in enumerate(tasks):
+            on_done(i, fn(task))
+        return
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
+        futures = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
+        try:
+            for fut in as_completed(futures):
+                on_done(futures[fut], fut.result())
+        except BaseException:  # Ctrl-C or a failed task: drop what has not started
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ServesimError(f"--ray needs the ray package: {RAY_HINT}") from None
+    return ray
+
+
+def _run_ray(fn, tasks: list[dict], on_done, address: str | None) -> None:
+    ray = import_ray()
+    started = False
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="warning")
+        started = True
+    try:
+        remote = ray.remote(num_cpus=1)(fn)
+        index = {remote.remote(task): i for i, task in enumerate(tasks)}
+        pending = list(index)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            on_done(index[done[0]], ray.get(done[0]))
+    finally:
+        if started:
+            ray.shutdown()
