@@ -3,10 +3,12 @@ the cross product of --vary KEY=V1,V2 changes, as one table of metrics and delta
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from simulator.cli_simulate import add_scenario_arguments, scenario_from_args
+from simulator.cli_report import require_report_extra, write_report
 from simulator.errors import ServesimError
 
 
@@ -17,6 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the compare document (JSON) to stdout")
     p.add_argument("--out", metavar="DIR", help="write compare.json to DIR")
     p.add_argument("--jobs", type=int, default=None, help="parallel local processes (default: min(cpus, runs))")
+    p.add_argument("--report", metavar="FILE.html", help="also render the comparison as an HTML report")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.vary:
         raise ServesimError("compare needs at least one --vary KEY=V1,V2")
+    if args.report:
+        require_report_extra()
     grid = merge_varies(args.vary)
     base = scenario_from_args(args)
     total = 1 + len(variant_scenarios(base, grid))
@@ -43,10 +48,14 @@ def run(args: argparse.Namespace) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "compare.json").write_text(text + "\n")
+    if args.report:
+        write_report([json.loads(text)], args.report)
     if args.json:
         print(text)
     else:
         print(format_compare(doc))
         if args.out:
             print(f"wrote {Path(args.out) / 'compare.json'}")
+        if args.report:
+            print(f"wrote {args.report}")
     return 0

@@ -5,11 +5,13 @@ configurations and the Pareto frontier. Resumable: finished candidates live in -
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
 from simulator.cli_simulate import add_scenario_arguments, scenario_from_args
+from simulator.cli_report import require_report_extra, write_report
 from simulator.errors import ServesimError
 
 GRID_FLAGS = (("--models", "model"), ("--hardware", "hardware"), ("--tp", "tp"), ("--scheduler", "scheduler"))
@@ -40,6 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top", type=int, default=10, help="feasible configurations to list (default 10)")
     p.add_argument("--json", action="store_true", help="print plan.json to stdout")
     p.add_argument("--out", metavar="DIR", help="write plan.json to DIR")
+    p.add_argument("--report", metavar="FILE.html", help="also render the plan as an HTML report")
 
 
 def build_grid(args: argparse.Namespace) -> dict[str, list]:
@@ -55,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     from simulator.plan_search import SearchSettings, Slo
     from simulator.sweep_store import SweepStore, import_ray
 
+    if args.report:
+        require_report_extra()
     if args.ray_address and not args.ray:
         raise ServesimError("--ray-address needs --ray")
     if args.ray:
@@ -82,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         (Path(args.out) / "plan.json").write_text(text + "\n")
+    if args.report:
+        write_report([json.loads(text)], args.report)
     if args.json:
         print(text)
         return 0
@@ -92,4 +99,6 @@ def run(args: argparse.Namespace) -> int:
           f"({time.perf_counter() - t0:.1f} s)")
     if args.out:
         print(f"wrote {Path(args.out) / 'plan.json'}")
+    if args.report:
+        print(f"wrote {args.report}")
     return 0

@@ -207,3 +207,15 @@ def test_import_direction():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('plotly', 'reports')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_compare_and_plan_report_flags(tmp_path, capsys):
+    from simulator.cli import main
+
+    assert main(["compare", "--num-requests", "20", "--vary", "max-num-seqs=8,64", "--report",
+                 str(tmp_path / "c.html")]) == 0
+    assert main(["plan", "--target-rate", "4", "--slo-ttft-ms", "800", "--models", "qwen3-0.6b", "--hardware", "l4",
+                 "--probe-requests", "60", "--max-probes", "3", "--store", str(tmp_path / "store"),
+                 "--report", str(tmp_path / "p.html")]) == 0
+    assert "fig-bars" in (tmp_path / "c.html").read_text()
+    assert "fig-pareto" in (tmp_path / "p.html").read_text()
