@@ -17,8 +17,9 @@ from simulator.cost_model import CostModel, RooflineCostModel, RooflineParams
 from simulator.engine import ROUTERS, Replica, open_loop_arrivals
 from simulator.errors import ServesimError
 from simulator.kv_cache import BlockPool
+from simulator.kv_policy import DensePolicy, KvPolicy, build_kv_policy
 from simulator.memory import MemoryPlan, plan_memory
-from simulator.model_spec import ModelSpec, load_model
+from simulator.model_spec import ModelSpec, dtype_bytes, load_model
 from simulator.recorder import RunRecorder
 from simulator.requests import RequestArrays
 from simulator.scenario import Scenario
@@ -41,6 +42,7 @@ class RunResult:
     max_model_len: int
     recorder: RunRecorder
     wall_s: float
+    kv_policy: dict | None = None  # the KV policy and its budget, reported next to the results
 
 
 def resolve_limits(s: Scenario, max_model_len: int) -> SchedulerLimits:
@@ -92,15 +94,15 @@ def check_parallelism(s: Scenario, model: ModelSpec) -> None:
 
 
 def _make_scheduler(s: Scenario, limits: SchedulerLimits, memory: MemoryPlan, device: DeviceSpec,
-                    rec: RunRecorder):
+                    rec: RunRecorder, kv: KvPolicy | None = None, num_layers: int = 1):
     blocks = BlockPool(memory.num_gpu_blocks, s.block_size)
     if s.scheduler == "static":
-        return StaticScheduler(blocks, rec, limits)
+        return StaticScheduler(blocks, rec, limits, kv, num_layers)
     swap = None
     if s.preemption_mode == "swap":
         swap = SwapSpace(int(s.swap_space_gib * GIB // memory.kv_bytes_per_block), memory.kv_bytes_per_block,
                          device.host_link_bytes_per_s)
-    pool = SequencePool(blocks, rec, swap)
+    pool = SequencePool(blocks, rec, swap, kv)
     return {"vllm": VllmScheduler, "sarathi": SarathiScheduler}[s.scheduler](pool, limits)
 
 
@@ -114,18 +116,23 @@ def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None)
     check_parallelism(s, model)
     max_model_len = s.max_model_len or model.max_position_embeddings
     limits = resolve_limits(s, max_model_len)
+    policy = build_kv_policy(s)
+    kv = None if isinstance(policy, DensePolicy) else policy
+    meta = int(policy.metadata_bytes_per_token(model, dtype_bytes(s.dtype), s.tp))
     memory = plan_memory(model, device, dtype=s.dtype, tp=s.tp, block_size=s.block_size,
                          gpu_memory_utilization=s.gpu_memory_utilization,
-                         max_num_batched_tokens=limits.max_num_batched_tokens, max_num_seqs=s.max_num_seqs)
+                         max_num_batched_tokens=limits.max_num_batched_tokens, max_num_seqs=s.max_num_seqs,
+                         metadata_bytes_per_token=meta)
     cost_model = build_cost_model(s, model, device)
     reqs = build_requests(s)
     rec = RunRecorder(reqs.arrival_s, reqs.prompt_tokens, reqs.output_tokens)
     env = simpy.Environment()
     on_step = _progress_hook(rec, progress) if progress else None
-    replicas = [Replica(env, i, _make_scheduler(s, limits, memory, device, rec), cost_model, rec, on_step)
-                for i in range(s.replicas)]
+    replicas = [Replica(env, i, _make_scheduler(s, limits, memory, device, rec, kv, model.num_layers), cost_model,
+                        rec, on_step) for i in range(s.replicas)]
     router = ROUTERS[s.router](replicas)
-    dispatch = _dispatcher(env, router, rec, reqs, memory, max_model_len, replicas[0].scheduler.max_prefill_tokens())
+    dispatch = _dispatcher(env, router, rec, reqs, memory, max_model_len, replicas[0].scheduler.max_prefill_tokens(),
+                           policy)
     if s.closed_loop_users:
         _start_closed_loop(env, rec, dispatch, s.closed_loop_users, len(reqs))
     else:
@@ -134,11 +141,11 @@ def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None)
     if progress:
         progress(len(reqs), len(reqs))
     return RunResult(s, model, device, memory, cost_model.describe(), limits, max_model_len, rec,
-                     time.perf_counter() - t0)
+                     time.perf_counter() - t0, policy.describe())
 
 
 def _dispatcher(env, router, rec: RunRecorder, reqs: RequestArrays, memory: MemoryPlan,
-                max_model_len: int, max_prefill_tokens: int) -> Callable[[int], None]:
+                max_model_len: int, max_prefill_tokens: int, policy: KvPolicy) -> Callable[[int], None]:
     prompts, outputs = reqs.prompt_tokens.tolist(), reqs.output_tokens.tolist()
     capacity = memory.kv_capacity_tokens
 
@@ -147,8 +154,9 @@ def _dispatcher(env, router, rec: RunRecorder, reqs: RequestArrays, memory: Memo
         reason = None
         if p + o > max_model_len:
             reason = f"prompt+output={p + o} tokens exceeds max_model_len={max_model_len}"
-        elif p + o > capacity:
-            reason = f"prompt+output={p + o} tokens exceeds the KV cache capacity of {capacity} tokens"
+        elif policy.peak_tokens(p, o) > capacity:
+            reason = (f"peak KV tokens={policy.peak_tokens(p, o)} (prompt+output={p + o}, policy "
+                      f"{policy.name}) exceeds the KV cache capacity of {capacity} tokens")
         elif p > max_prefill_tokens:
             reason = f"prompt={p} tokens exceeds max_num_batched_tokens={max_prefill_tokens}"
         if reason:

@@ -20,6 +20,8 @@ SCHEDULER_NAMES = ("static", "vllm", "sarathi")
 ROUTER_NAMES = ("round_robin", "least_loaded")
 PREEMPTION_MODES = ("recompute", "swap")
 TRACE_ARRIVALS = ("trace", "rate")
+KV_POLICY_NAMES = ("dense", "h2o", "scissorhands", "topk", "block_topk")  # classes: kv_policy.KV_POLICIES
+KV_COMPACTIONS = ("inplace", "gather")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +63,15 @@ class Scenario:
     eta_compute: float = 1.0
     eta_memory: float = 1.0
     step_overhead_ms: float = 0.0
+    # KV cache policy (kv_policy.py); accuracy is not predicted: the budget is the user's knob
+    kv_policy: str = "dense"
+    kv_budget: float | None = None  # tokens (>= 1) or fraction (< 1) of prompt+output per sequence
+    kv_heavy_fraction: float = 0.5  # h2o: heavy-hitter share of the budget (rest: recent tokens)
+    kv_drop: float = 0.4  # scissorhands m: fraction of the budget (< 1) or tokens
+    kv_history_window: int = 400  # scissorhands w
+    kv_protect_recent: int = 10  # scissorhands r
+    kv_compaction: str = "inplace"  # evicted slots overwritten in place, or gather copy (frees blocks)
+    kv_select_block: int = 16  # block_topk: tokens per selectable block
 
     def __post_init__(self) -> None:
         _at_least(self, 1, "tp", "replicas", "max_num_seqs", "chunk_size", "block_size", "num_requests")
@@ -88,6 +99,23 @@ class Scenario:
                 _bad(self, name, "> 0 milliseconds")
         LengthDist.parse(self.prompt_tokens, field="prompt_tokens")
         LengthDist.parse(self.output_tokens, field="output_tokens")
+        self._check_kv()
+
+    def _check_kv(self) -> None:
+        _one_of(self, "kv_policy", KV_POLICY_NAMES)
+        _one_of(self, "kv_compaction", KV_COMPACTIONS)
+        _at_least(self, 1, "kv_history_window", "kv_select_block")
+        _at_least(self, 0, "kv_protect_recent")
+        b = self.kv_budget
+        if self.kv_policy != "dense" and b is None:
+            _bad(self, "kv_budget", f"a budget for kv_policy={self.kv_policy!r}: tokens (integer >= 1) or "
+                 "a fraction in (0, 1) of prompt+output")
+        if b is not None and not (0 < b < 1 or (b >= 1 and b == int(b))):
+            _bad(self, "kv_budget", "tokens (integer >= 1) or a fraction in (0, 1) of prompt+output")
+        if not 0 <= self.kv_heavy_fraction <= 1:
+            _bad(self, "kv_heavy_fraction", "in [0, 1]")
+        if not (0 < self.kv_drop < 1 or (self.kv_drop >= 1 and self.kv_drop == int(self.kv_drop))):
+            _bad(self, "kv_drop", "a fraction in (0, 1) of the budget or tokens (integer >= 1)")
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
