@@ -15,6 +15,8 @@ import sys
 COMMANDS = {
     "simulate": ("simulator.cli_simulate", "simulate a serving scenario and print vLLM-style metrics"),
     "models": ("simulator.cli_catalog", "list the built-in models and devices"),
+    "roofline": ("simulator.cli_roofline", "ridge point, critical batch and memory-bound context of a model/device"),
+    "kv-compare": ("simulator.cli_kv_compare", "one scenario under several KV policies, side by side (interim compare)"),
 }
 
 
