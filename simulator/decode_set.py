@@ -195,9 +195,10 @@ class DecodeSet:
         done = [m for m, epoch in bucket if m.epoch == epoch] if bucket else []
         for m in done:
             self.remove(m)
-        phases = self._phase_at.pop(self.k, None)
-        if phases:
-            self._end_phases([m for m, epoch in phases if m.epoch == epoch])
+        if self._phase_at:  # always empty when dense
+            phases = self._phase_at.pop(self.k, None)
+            if phases:
+                self._end_phases([m for m, epoch in phases if m.epoch == epoch])
         return done
 
     def _end_phases(self, members: list[Member]) -> None:

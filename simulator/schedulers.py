@@ -36,7 +36,7 @@ def _build_plan(pool: SequencePool, prefill: list[tuple[PrefillSeq, int]], num_d
         chunks.append((chunk, seq.computed))
         finishing += seq.computed + chunk == seq.total
     shape = BatchShape(tuple(chunks), num_decode, pool.decode.context_sum() if num_decode else 0,
-                       num_decode + finishing, pool.kv_work(prefill, num_decode))
+                       num_decode + finishing, pool.kv_work(prefill, num_decode) if pool.kv is not None else None)
     return StepPlan(shape, tuple(prefill), num_decode, extra_s)
 
 
