@@ -14,13 +14,15 @@ class BatchShape:
     decode_context_sum: tokens attended over all decode sequences (each counts its KV cache
         plus the new token): decode attention FLOPs follow it.
     num_logits: tokens that produce logits (decodes + prefills that finish this step).
+    kv_work: the KV policy's eviction bookkeeping (kv_policy.KvWork), None without a policy.
     """
 
     __slots__ = ("prefill_chunks", "num_decode", "decode_context_sum", "num_logits",
-                 "num_prefill_tokens", "num_tokens", "decode_kv_read_sum")
+                 "num_prefill_tokens", "num_tokens", "decode_kv_read_sum", "kv_work")
 
     def __init__(self, prefill_chunks: tuple[tuple[int, int], ...] = (), num_decode: int = 0,
-                 decode_context_sum: int = 0, num_logits: int = 0, decode_kv_read_sum: int | None = None):
+                 decode_context_sum: int = 0, num_logits: int = 0, decode_kv_read_sum: int | None = None,
+                 kv_work=None):
         self.prefill_chunks = prefill_chunks
         self.num_decode = num_decode
         self.decode_context_sum = decode_context_sum
@@ -28,12 +30,14 @@ class BatchShape:
         # distinct KV entries decode attention reads (< decode_context_sum when samples of one
         # prompt share its prefix and a shared-prefix kernel reads it once)
         self.decode_kv_read_sum = decode_context_sum if decode_kv_read_sum is None else decode_kv_read_sum
+        self.kv_work = kv_work
         self.num_prefill_tokens = sum(n for n, _ in prefill_chunks) if prefill_chunks else 0
         self.num_tokens = self.num_prefill_tokens + num_decode
 
     def __repr__(self) -> str:
         return (f"BatchShape(prefill_chunks={self.prefill_chunks}, num_decode={self.num_decode}, "
-                f"decode_context_sum={self.decode_context_sum}, num_logits={self.num_logits})")
+                f"decode_context_sum={self.decode_context_sum}, num_logits={self.num_logits}, "
+                f"kv_work={self.kv_work})")
 
     def __eq__(self, other) -> bool:
         return isinstance(other, BatchShape) and all(

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from simulator.errors import ServesimError
-from simulator.scenario import SCHEDULER_NAMES, ROUTER_NAMES, Scenario, load_scenario
+from simulator.scenario import KV_POLICY_NAMES, SCHEDULER_NAMES, ROUTER_NAMES, Scenario, load_scenario
 
 # option -> (Scenario field, type, help)
 OPTIONS = {
@@ -52,6 +52,14 @@ OPTIONS = {
     "--host": ("host", str, "host CPU: catalog name (hardware/data/hosts) or path to a host .toml"),
     "--host-link-sharing": ("host_link_sharing", int, "replicas sharing one host link (transfers contend)"),
     "--moe-kv-reserve-tokens": ("moe_kv_reserve_tokens", int, "KV tokens kept on the GPU when sizing expert slots"),
+    "--kv-policy": ("kv_policy", str, f"KV cache policy: {', '.join(KV_POLICY_NAMES)}"),
+    "--kv-budget": ("kv_budget", float, "KV budget per sequence: tokens (>= 1) or fraction of prompt+output (< 1)"),
+    "--kv-heavy-fraction": ("kv_heavy_fraction", float, "h2o: heavy-hitter share of the budget (default 0.5)"),
+    "--kv-drop": ("kv_drop", float, "scissorhands m: fraction of the budget (< 1) or tokens (default 0.4)"),
+    "--kv-history-window": ("kv_history_window", int, "scissorhands history window w (default 400)"),
+    "--kv-protect-recent": ("kv_protect_recent", int, "scissorhands protected recent tokens r (default 10)"),
+    "--kv-compaction": ("kv_compaction", str, "inplace (overwrite evicted slots) or gather (copy; frees blocks)"),
+    "--kv-select-block": ("kv_select_block", int, "block_topk: tokens per selectable block (default 16)"),
 }
 
 

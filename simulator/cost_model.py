@@ -13,8 +13,8 @@ from typing import NamedTuple, Protocol
 from hardware import DeviceSpec
 from simulator.batch_shape import BatchShape
 from simulator.model_spec import ModelSpec, dtype_bytes
-from simulator.ops import (OpCost, attention_coefficients, decode_attention, logits_op, prefill_attention,
-                           token_ops)
+from simulator.ops import (OpCost, attention_coefficients, decode_attention, eviction_ops, logits_op,
+                           prefill_attention, token_ops)
 
 BOUND_COMPUTE, BOUND_MEMORY, BOUND_OVERHEAD = 0, 1, 2
 BOUND_NAMES = ("compute", "memory", "overhead")
@@ -35,6 +35,14 @@ class StepCost(NamedTuple):
     bytes: float
     bound: int  # BOUND_COMPUTE | BOUND_MEMORY | BOUND_OVERHEAD: largest of the three parts
     source: str  # "roofline" | "profile" | "fit" (least trusted source among the step's ops)
+    evict_s: float = 0.0  # KV-policy bookkeeping (scores, victim selection, compaction); counts as overhead
+
+
+class EvictionTimes(Protocol):
+    """Hook for measured eviction kernels (a profile table): seconds for one eviction op
+    (ops.eviction_ops), or None for a shape the table does not cover (roofline is used)."""
+
+    def op_time_s(self, op: OpCost) -> float | None: ...
 
 
 class CostModel(Protocol):
@@ -68,9 +76,11 @@ class RooflineCostModel:
     source = "roofline"
 
     def __init__(self, model: ModelSpec, device: DeviceSpec, *, dtype: str = "bf16", tp: int = 1,
-                 params: RooflineParams = RooflineParams(), token_op_builder=token_ops):
+                 params: RooflineParams = RooflineParams(), token_op_builder=token_ops,
+                 eviction_times: EvictionTimes | None = None):
         self.model, self.device, self.dtype, self.tp, self.params = model, device, dtype, tp, params
         self._token_ops = token_op_builder  # ops.token_ops, or a filtered variant (moe_cost.py)
+        self.eviction_times = eviction_times
         self.flops_per_s = device.peak_flops(dtype) * params.eta_compute
         self.bytes_per_s = device.memory_bandwidth_bytes_per_s * params.eta_memory
         self.beta = dtype_bytes(dtype)
@@ -89,6 +99,8 @@ class RooflineCostModel:
             "eta_memory": self.params.eta_memory,
             "step_overhead_s": self.params.step_overhead_s,
             "known_error": "ideal roofline, uncalibrated: real engines are typically 1.4-1.9x slower",
+            "eviction_overhead": "roofline estimate (ops.eviction_ops)" if self.eviction_times is None
+            else "profiled eviction kernels, roofline where not covered",
         }
 
     def _sum_ops(self, ops: list[OpCost]) -> tuple[float, float, float, float, float]:
@@ -147,16 +159,30 @@ class RooflineCostModel:
             self._cached(self._logit_cache, shape.num_logits, logits_op) if shape.num_logits else _ZERO
         )
         c3, m3, f3, b3 = self._attention(shape)
+        e4, f4, b4 = self._eviction(shape.kv_work) if shape.kv_work is not None else (0.0, 0.0, 0.0)
         compute_s, memory_s = c1 + c2 + c3, m1 + m2 + m3
         comm_s = x1 + x2
         overhead_s = self.params.step_overhead_s
-        other_s = comm_s + overhead_s
+        other_s = comm_s + overhead_s + e4
         if compute_s >= memory_s:
             bound = BOUND_COMPUTE if compute_s >= other_s else BOUND_OVERHEAD
         else:
             bound = BOUND_MEMORY if memory_s >= other_s else BOUND_OVERHEAD
         return StepCost(compute_s + memory_s + other_s, compute_s, memory_s, comm_s, overhead_s,
-                        f1 + f2 + f3, b1 + b2 + b3, bound, self.source)
+                        f1 + f2 + f3 + f4, b1 + b2 + b3 + b4, bound, self.source, e4)
+
+    def _eviction(self, work) -> tuple[float, float, float]:
+        """(seconds, flops, bytes) of the KV policy's bookkeeping ops: a measured table through
+        the eviction_times hook where it has the op, else each op's roofline max(FLOP, byte) time."""
+        seconds = flops = nbytes = 0.0
+        table = self.eviction_times
+        for op in eviction_ops(self.model, work, self.beta, self.tp):
+            measured = table.op_time_s(op) if table is not None else None
+            seconds += measured if measured is not None else max(op.flops / self.flops_per_s,
+                                                                  op.bytes / self.bytes_per_s)
+            flops += op.flops
+            nbytes += op.bytes
+        return seconds, flops, nbytes
 
 
 _ZERO = (0.0, 0.0, 0.0, 0.0, 0.0)

@@ -26,10 +26,11 @@ class MemoryPlan:
     block_size: int
     num_gpu_blocks: int
     host_weight_bytes: int = 0  # weights kept in host memory (offloaded MoE experts)
+    metadata_bytes_per_token: int = 0  # KV policy's per-token state (e.g. fp32 attention scores)
 
     @property
     def kv_bytes_per_block(self) -> int:
-        return self.kv_bytes_per_token * self.block_size
+        return (self.kv_bytes_per_token + self.metadata_bytes_per_token) * self.block_size
 
     @property
     def kv_cache_bytes(self) -> int:
@@ -45,6 +46,7 @@ class MemoryPlan:
             "weight_bytes": self.weight_bytes,
             "activation_reserve_bytes": self.activation_reserve_bytes,
             "kv_bytes_per_token": self.kv_bytes_per_token,
+            "metadata_bytes_per_token": self.metadata_bytes_per_token,
             "kv_cache_bytes": self.kv_cache_bytes,
             "num_gpu_blocks": self.num_gpu_blocks,
             "kv_capacity_tokens": self.kv_capacity_tokens,
@@ -64,14 +66,18 @@ def activation_reserve_bytes(model: ModelSpec, dtype: str, tp: int, max_num_batc
 
 def plan_memory(model: ModelSpec, device: DeviceSpec, *, dtype: str, tp: int, block_size: int,
                 gpu_memory_utilization: float, max_num_batched_tokens: int, max_num_seqs: int,
-                extra_weight_bytes: int = 0, offloaded_weight_bytes: int = 0) -> MemoryPlan:
+                extra_weight_bytes: int = 0, offloaded_weight_bytes: int = 0,
+                metadata_bytes_per_token: int = 0) -> MemoryPlan:
+    """offloaded_weight_bytes: weights kept in host memory (MoE experts); metadata_bytes_per_token:
+    a KV policy's state stored beside each cached token (its score metadata), charged to the same
+    blocks."""
     usable = int(device.memory_bytes * gpu_memory_utilization)
     weights = int(model.weight_bytes(dtype) / tp) + extra_weight_bytes - offloaded_weight_bytes
     reserve = activation_reserve_bytes(model, dtype, tp, max_num_batched_tokens, max_num_seqs)
     kv_per_token = int(2 * dtype_bytes(dtype) * kv_heads_per_rank(model, tp) * model.head_dim
                        * model.num_layers)
     free = usable - weights - reserve
-    blocks = free // (kv_per_token * block_size) if free > 0 else 0
+    blocks = free // ((kv_per_token + metadata_bytes_per_token) * block_size) if free > 0 else 0
     if blocks < 1:
         raise ServesimError(
             f"model {model.name} does not fit on {device.name} at tp={tp} ({dtype}): it needs "
@@ -83,4 +89,5 @@ def plan_memory(model: ModelSpec, device: DeviceSpec, *, dtype: str, tp: int, bl
                "--expert-exec fiddler|fetch|auto --host CPU_NAME" if model.is_moe and not offloaded_weight_bytes else
                "; or keep fewer experts on the GPU (--gpu-expert-slots)" if offloaded_weight_bytes else "")
         )
-    return MemoryPlan(usable, weights, reserve, kv_per_token, block_size, int(blocks), offloaded_weight_bytes)
+    return MemoryPlan(usable, weights, reserve, kv_per_token, block_size, int(blocks), offloaded_weight_bytes,
+                      metadata_bytes_per_token)

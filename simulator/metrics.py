@@ -111,3 +111,27 @@ def engine_stats(steps: dict[str, np.ndarray]) -> dict:
         "frac_time_overhead_bound": float(dur[bound == 2].sum() / total),
         "busy_time_s": total,
     }
+
+
+def roofline_stats(steps: dict[str, np.ndarray], peak_flops: float, bytes_per_s: float) -> dict:
+    """Where the time went against the device roofline (formulas.md, "Roofline step time"):
+    arithmetic intensity (FLOPs per byte moved) of all steps and of decode-only steps, the
+    device ridge F_peak/BW, the achieved fraction of memory bandwidth = bytes moved /
+    (busy time x BW), and the share of time spent in KV-policy bookkeeping."""
+    dur = steps["duration_s"]
+    busy = float(dur.sum())
+    if busy == 0:
+        return {}
+    flops, nbytes = steps["flops"], steps["bytes"]
+    decode = steps["num_prefill_tokens"] == 0
+    out = {
+        "ridge_flops_per_byte": peak_flops / bytes_per_s,
+        "arithmetic_intensity": float(flops.sum() / nbytes.sum()) if nbytes.sum() else float("nan"),
+        "decode_arithmetic_intensity": (float(flops[decode].sum() / nbytes[decode].sum())
+                                        if nbytes[decode].sum() else float("nan")),
+        "achieved_bandwidth_fraction": float(nbytes.sum() / (busy * bytes_per_s)),
+        "achieved_flops_fraction": float(flops.sum() / (busy * peak_flops)),
+    }
+    if "evict_s" in steps:
+        out["frac_time_kv_eviction"] = float(steps["evict_s"].sum() / busy)
+    return out

@@ -148,3 +148,30 @@ def attention_ops(model: ModelSpec, shape: BatchShape, beta: float, tp: int) -> 
 def token_ops_without_experts(model: ModelSpec, tokens: int, beta: float, tp: int) -> list[OpCost]:
     """token_ops less the routed experts, which an MoE placement component prices per step."""
     return [op for op in token_ops(model, tokens, beta, tp) if op.name != "moe_experts"]
+
+
+def eviction_ops(model: ModelSpec, work, beta: float, tp: int) -> list[OpCost]:
+    """KV-policy bookkeeping of one step (kv_policy.KvWork counts, summed over sequences), all
+    layers, one rank. A stated roofline estimate (no profiled kernels yet): scores are fp32;
+    materialising attention probabilities writes them and reads them back (standard fused decode
+    attention never writes them, H2O/Scissorhands need them); the accumulator is read and written
+    per KV head; victim selection scans the accumulator once; gather compaction reads and writes
+    the moved tokens' K and V; block_topk scores one key per block (formulas.md, Kinetics)."""
+    heads, kvh = model.num_heads // tp, kv_heads_per_rank(model, tp)
+    d, nl = model.head_dim, model.num_layers
+    ops = []
+    if work.score_pairs:
+        ops.append(OpCost("kv_score_materialize", flops=heads * nl * work.score_pairs,
+                          bytes=2 * 4.0 * heads * nl * work.score_pairs))
+    if work.score_tokens:
+        ops.append(OpCost("kv_score_update", flops=heads * nl * work.score_tokens,
+                          bytes=2 * 4.0 * kvh * nl * work.score_tokens))
+    if work.scan_tokens:
+        ops.append(OpCost("kv_victim_select", flops=kvh * nl * work.scan_tokens,
+                          bytes=4.0 * kvh * nl * work.scan_tokens))
+    if work.moved_tokens:
+        ops.append(OpCost("kv_compact", bytes=2 * 2.0 * beta * kvh * d * nl * work.moved_tokens))
+    if work.search_keys:
+        ops.append(OpCost("kv_block_search", flops=2.0 * heads * d * nl * work.search_keys,
+                          bytes=beta * kvh * d * nl * work.search_keys))
+    return ops

@@ -17,7 +17,7 @@ import numpy as np
 from simulator.cost_model import BOUND_NAMES
 from simulator.energy import money_sections
 from simulator.kinetics import kinetics_section
-from simulator.metrics import engine_stats, summarise_requests
+from simulator.metrics import engine_stats, roofline_stats, summarise_requests
 from simulator.recorder import FAILED, FINISHED
 from simulator.run import RunResult
 from simulator.tts import tts_section
@@ -51,7 +51,11 @@ def build_summary(result: RunResult) -> dict:
         "num_preemptions": int(rec.num_preemptions.sum()),
         "num_preempted_requests": int(np.count_nonzero(rec.num_preemptions)),
     })
-    metrics.update(engine_stats(rec.step_arrays()))
+    steps = rec.step_arrays()
+    metrics.update(engine_stats(steps))
+    metrics.update(roofline_stats(steps, result.device.peak_flops(s.dtype),
+                                  result.device.memory_bandwidth_bytes_per_s))
+    metrics.update(_peak_memory(result, steps))
     if result.moe:
         metrics.update(result.moe)
     summary = {
@@ -73,6 +77,7 @@ def build_summary(result: RunResult) -> dict:
                                  "chunk_size": result.limits.chunk_size},
             "max_model_len": result.max_model_len,
             "seed": s.seed,
+            "kv_policy": result.kv_policy,
         },
         "metrics": metrics,
         "wall_time_s": result.wall_s,
@@ -86,6 +91,16 @@ def build_summary(result: RunResult) -> dict:
 
 
 FAILURE_KINDS = ("max_model_len", "KV cache capacity", "max_num_batched_tokens")
+
+
+def _peak_memory(result: RunResult, steps: dict) -> dict:
+    """Per-GPU peak: weights + activation reserve + the most KV blocks (with policy metadata) in use."""
+    if not len(steps["kv_blocks_used"]):
+        return {}
+    mem = result.memory
+    kv = int(steps["kv_blocks_used"].max()) * mem.kv_bytes_per_block
+    return {"peak_kv_cache_bytes": kv,
+            "peak_memory_bytes": mem.weight_bytes + mem.activation_reserve_bytes + kv}
 
 
 def _reason_kind(reason: str) -> str:

@@ -15,7 +15,7 @@ STEP_COLUMNS = (
     "replica", "start_s", "duration_s", "num_prefill_tokens", "num_decode", "decode_context_sum",
     "num_logits", "num_running",
     "kv_blocks_used", "kv_blocks_total", "bound", "flops", "bytes", "compute_s", "memory_s",
-    "comm_s", "overhead_s", "source", "decode_kv_read_sum",
+    "comm_s", "overhead_s", "source", "decode_kv_read_sum", "evict_s",
 )
 
 

@@ -17,8 +17,9 @@ from simulator.cost_model import CostModel, RooflineCostModel, RooflineParams
 from simulator.engine import ROUTERS, Replica, open_loop_arrivals
 from simulator.errors import ServesimError
 from simulator.kv_cache import BlockPool
+from simulator.kv_policy import DensePolicy, KvPolicy, build_kv_policy
 from simulator.memory import MemoryPlan, plan_memory
-from simulator.model_spec import ModelSpec, load_model
+from simulator.model_spec import ModelSpec, dtype_bytes, load_model
 from simulator.moe_cost import moe_metrics
 from simulator.moe_setup import build_moe_cost_models, moe_requested, plan_moe
 from simulator.ops import token_ops, token_ops_without_experts
@@ -45,6 +46,7 @@ class RunResult:
     recorder: RunRecorder
     wall_s: float
     moe: dict | None = None  # MoE offloading metrics (moe_cost.moe_metrics) when enabled
+    kv_policy: dict | None = None  # the KV policy and its budget, reported next to the results
 
 
 def resolve_limits(s: Scenario, max_model_len: int) -> SchedulerLimits:
@@ -111,15 +113,15 @@ def check_parallelism(s: Scenario, model: ModelSpec) -> None:
 
 
 def _make_scheduler(s: Scenario, limits: SchedulerLimits, memory: MemoryPlan, device: DeviceSpec,
-                    rec: RunRecorder):
+                    rec: RunRecorder, kv: KvPolicy | None = None, num_layers: int = 1):
     blocks = BlockPool(memory.num_gpu_blocks, s.block_size)
     if s.scheduler == "static":
-        return StaticScheduler(blocks, rec, limits)
+        return StaticScheduler(blocks, rec, limits, kv, num_layers)
     swap = None
     if s.preemption_mode == "swap":
         swap = SwapSpace(int(s.swap_space_gib * GIB // memory.kv_bytes_per_block), memory.kv_bytes_per_block,
                          device.host_link_bytes_per_s)
-    pool = SequencePool(blocks, rec, swap)
+    pool = SequencePool(blocks, rec, swap, kv)
     return {"vllm": VllmScheduler, "sarathi": SarathiScheduler}[s.scheduler](pool, limits)
 
 
@@ -134,10 +136,14 @@ def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None)
     max_model_len = s.max_model_len or model.max_position_embeddings
     limits = resolve_limits(s, max_model_len)
     moe_plan = plan_moe(s, model, device, limits.max_num_batched_tokens) if moe_requested(s) else None
+    policy = build_kv_policy(s)
+    kv = None if isinstance(policy, DensePolicy) else policy
+    meta = int(policy.metadata_bytes_per_token(model, dtype_bytes(s.dtype), s.tp))
     memory = plan_memory(model, device, dtype=s.dtype, tp=s.tp, block_size=s.block_size,
                          gpu_memory_utilization=s.gpu_memory_utilization,
                          max_num_batched_tokens=limits.max_num_batched_tokens, max_num_seqs=s.max_num_seqs,
-                         offloaded_weight_bytes=moe_plan.host_weight_bytes if moe_plan else 0)
+                         offloaded_weight_bytes=moe_plan.host_weight_bytes if moe_plan else 0,
+                         metadata_bytes_per_token=meta)
     cost_model = build_cost_model(s, model, device, token_ops_without_experts if moe_plan else token_ops)
     reqs = build_requests(s)
     rec = RunRecorder(reqs.arrival_s, reqs.prompt_tokens, reqs.output_tokens)
@@ -145,10 +151,11 @@ def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None)
     on_step = _progress_hook(rec, progress) if progress else None
     cost_models = ([cost_model] * s.replicas if moe_plan is None else
                    build_moe_cost_models(s, model, device, moe_plan, cost_model, lambda: env.now))
-    replicas = [Replica(env, i, _make_scheduler(s, limits, memory, device, rec), cost_models[i], rec, on_step)
-                for i in range(s.replicas)]
+    replicas = [Replica(env, i, _make_scheduler(s, limits, memory, device, rec, kv, model.num_layers), cost_models[i],
+                        rec, on_step) for i in range(s.replicas)]
     router = ROUTERS[s.router](replicas)
-    dispatch = _dispatcher(env, router, rec, reqs, memory, max_model_len, replicas[0].scheduler.max_prefill_tokens())
+    dispatch = _dispatcher(env, router, rec, reqs, memory, max_model_len, replicas[0].scheduler.max_prefill_tokens(),
+                           policy)
     if s.closed_loop_users:
         _start_closed_loop(env, rec, dispatch, s.closed_loop_users, len(reqs))
     else:
@@ -158,11 +165,11 @@ def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None)
         progress(len(reqs), len(reqs))
     moe = moe_metrics([c.moe.stats for c in cost_models]) if moe_plan else None
     return RunResult(s, model, device, memory, cost_models[0].describe(), limits, max_model_len, rec,
-                     time.perf_counter() - t0, moe)
+                     time.perf_counter() - t0, moe=moe, kv_policy=policy.describe())
 
 
 def _dispatcher(env, router, rec: RunRecorder, reqs: RequestArrays, memory: MemoryPlan,
-                max_model_len: int, max_prefill_tokens: int) -> Callable[[int], None]:
+                max_model_len: int, max_prefill_tokens: int, policy: KvPolicy) -> Callable[[int], None]:
     prompts, outputs = reqs.prompt_tokens.tolist(), reqs.output_tokens.tolist()
     capacity = memory.kv_capacity_tokens
     groups = _sample_groups(reqs)
@@ -170,8 +177,10 @@ def _dispatcher(env, router, rec: RunRecorder, reqs: RequestArrays, memory: Memo
     def reason(p: int, o: int) -> str | None:
         if p + o > max_model_len:
             return f"prompt+output={p + o} tokens exceeds max_model_len={max_model_len}"
-        if p + o > capacity:
-            return f"prompt+output={p + o} tokens exceeds the KV cache capacity of {capacity} tokens"
+        peak = policy.peak_tokens(p, o)
+        if peak > capacity:
+            return (f"peak KV tokens={peak} (prompt+output={p + o}, policy {policy.name}) exceeds the "
+                    f"KV cache capacity of {capacity} tokens")
         if p > max_prefill_tokens:
             return f"prompt={p} tokens exceeds max_num_batched_tokens={max_prefill_tokens}"
         return None

@@ -22,6 +22,8 @@ PREEMPTION_MODES = ("recompute", "swap")
 TRACE_ARRIVALS = ("trace", "rate")
 EXPERT_PLACEMENTS = ("all_gpu", "static", "lru")  # simulator/expert_placement.py
 EXPERT_EXEC = ("fetch", "cpu", "fiddler", "auto")  # simulator/moe_cost.py
+KV_POLICY_NAMES = ("dense", "h2o", "scissorhands", "topk", "block_topk")  # classes: kv_policy.KV_POLICIES
+KV_COMPACTIONS = ("inplace", "gather")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,12 +80,23 @@ class Scenario:
     host: str = "xeon-8462y"  # host CPU (hardware/data/hosts/)
     host_link_sharing: int = 1  # replicas sharing one host link (contention)
     moe_kv_reserve_tokens: int | None = None  # KV kept on the GPU when sizing expert slots; None: max_num_batched_tokens
+    # KV cache policy (kv_policy.py); accuracy is not predicted: the budget is the user's knob
+    kv_policy: str = "dense"
+    kv_budget: float | None = None  # tokens (>= 1) or fraction (< 1) of prompt+output per sequence
+    kv_heavy_fraction: float = 0.5  # h2o: heavy-hitter share of the budget (rest: recent tokens)
+    kv_drop: float = 0.4  # scissorhands m: fraction of the budget (< 1) or tokens
+    kv_history_window: int = 400  # scissorhands w
+    kv_protect_recent: int = 10  # scissorhands r
+    kv_compaction: str = "inplace"  # evicted slots overwritten in place, or gather copy (frees blocks)
+    kv_select_block: int = 16  # block_topk: tokens per selectable block
 
     def __post_init__(self) -> None:
         _at_least(self, 1, "tp", "replicas", "max_num_seqs", "chunk_size", "block_size", "num_requests",
                   "samples_per_prompt")
         _at_least(self, 1, "max_num_batched_tokens", "max_model_len", "closed_loop_users", "output_budget_tokens",
                   optional=True)
+        if self.samples_per_prompt > 1 and self.kv_policy != "dense":
+            _bad(self, "samples_per_prompt", "1 with a KV policy other than dense (shared prompt blocks are not evicted)")
         if self.closed_loop_users and self.samples_per_prompt > 1:
             _bad(self, "samples_per_prompt", "1 with closed_loop_users (Best-of-N runs open loop)")
         _one_of(self, "scheduler", SCHEDULER_NAMES)
@@ -121,6 +134,23 @@ class Scenario:
             _bad(self, "expert_prefetch_hit_rate", "in [0, 1]")
         LengthDist.parse(self.prompt_tokens, field="prompt_tokens")
         LengthDist.parse(self.output_tokens, field="output_tokens")
+        self._check_kv()
+
+    def _check_kv(self) -> None:
+        _one_of(self, "kv_policy", KV_POLICY_NAMES)
+        _one_of(self, "kv_compaction", KV_COMPACTIONS)
+        _at_least(self, 1, "kv_history_window", "kv_select_block")
+        _at_least(self, 0, "kv_protect_recent")
+        b = self.kv_budget
+        if self.kv_policy != "dense" and b is None:
+            _bad(self, "kv_budget", f"a budget for kv_policy={self.kv_policy!r}: tokens (integer >= 1) or "
+                 "a fraction in (0, 1) of prompt+output")
+        if b is not None and not (0 < b < 1 or (b >= 1 and b == int(b))):
+            _bad(self, "kv_budget", "tokens (integer >= 1) or a fraction in (0, 1) of prompt+output")
+        if not 0 <= self.kv_heavy_fraction <= 1:
+            _bad(self, "kv_heavy_fraction", "in [0, 1]")
+        if not (0 < self.kv_drop < 1 or (self.kv_drop >= 1 and self.kv_drop == int(self.kv_drop))):
+            _bad(self, "kv_drop", "a fraction in (0, 1) of the budget or tokens (integer >= 1)")
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -37,7 +37,8 @@ def _build_plan(pool: SequencePool, prefill: list[tuple[PrefillSeq, int]], num_d
         finishing += seq.computed + chunk == seq.total
     dec = pool.decode
     shape = BatchShape(tuple(chunks), num_decode, dec.context_sum() if num_decode else 0, num_decode + finishing,
-                       dec.kv_read_sum() if num_decode and dec.dup_shared_sum else None)
+                       dec.kv_read_sum() if num_decode and dec.dup_shared_sum else None,
+                       pool.kv_work(prefill, num_decode) if pool.kv is not None else None)
     return StepPlan(shape, tuple(prefill), num_decode, extra_s)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from simulator.batch_shape import BatchShape
 from simulator.decode_set import DecodeSet
 from simulator.kv_cache import BlockPool
+from simulator.kv_policy import KvPolicy, KvWork
 from simulator.recorder import RunRecorder
 
 
@@ -21,14 +22,15 @@ class PrefillSeq:
     """A sequence waiting for or in prefill. total: tokens to prefill (prompt, or prompt plus
     generated tokens when recomputing after preemption); remaining: output tokens to emit."""
 
-    __slots__ = ("req", "total", "computed", "blocks", "order", "remaining", "last_token_s", "siblings",
-                 "sibling_blocks")
+    __slots__ = ("req", "total", "computed", "blocks", "order", "remaining", "last_token_s", "budget",
+                 "siblings", "sibling_blocks")
 
-    def __init__(self, req: int, total: int, remaining: int, last_token_s: float = math.nan,
+    def __init__(self, req: int, total: int, remaining: int, last_token_s: float = math.nan, budget=None,
                  siblings: list[tuple[int, int]] | None = None):
         self.req, self.total, self.remaining = req, total, remaining
         self.computed, self.blocks, self.order = 0, [], -1
         self.last_token_s = last_token_s
+        self.budget = budget  # the KV policy's per-sequence budget (None: dense)
         # Best-of-N: (request, output tokens) of the other samples of this prompt; they share
         # its full prompt blocks and each gets a copy of the partial last block (copy-on-write)
         self.siblings = siblings
@@ -56,14 +58,16 @@ class SwapSpace:
 
 
 class SequencePool:
-    def __init__(self, blocks: BlockPool, recorder: RunRecorder, swap: SwapSpace | None):
+    def __init__(self, blocks: BlockPool, recorder: RunRecorder, swap: SwapSpace | None,
+                 kv: KvPolicy | None = None):
         self.blocks = blocks
         self.rec = recorder
         self.swap = swap
         self.swap_free = swap.num_blocks if swap else 0
+        self.kv = kv  # KV policy; None: dense
         self.waiting: deque[PrefillSeq] = deque()
         self.prefilling: list[PrefillSeq] = []
-        self.decode = DecodeSet(blocks.block_size)
+        self.decode = DecodeSet(blocks.block_size, kv, blocks.free)
         self.swapped: deque[tuple] = deque()
         self._next_order = 0
 
@@ -79,7 +83,8 @@ class SequencePool:
     # ---- admission and growth --------------------------------------------------------------
     def enqueue(self, req: int, prompt_tokens: int, output_tokens: int,
                 siblings: list[tuple[int, int]] | None = None) -> None:
-        self.waiting.append(PrefillSeq(req, prompt_tokens, output_tokens, siblings=siblings))
+        budget = self.kv.seq_budget(prompt_tokens, output_tokens) if self.kv is not None else None
+        self.waiting.append(PrefillSeq(req, prompt_tokens, output_tokens, budget=budget, siblings=siblings))
 
     def admit_head(self) -> PrefillSeq:
         seq = self.waiting.popleft()
@@ -127,27 +132,29 @@ class SequencePool:
         if member is None or member.order <= above_order:
             return None
         ctx, remaining, last_s = dec.ctx(member), dec.remaining(member), dec.last_token_s(member)
+        retained = dec.retained(member)
         dec.remove(member)
         self.blocks.free(member.blocks)
         self.rec.num_preemptions[member.req] += 1
         if self.swap is not None and self.swap_free >= member.nblocks:
             self.swap_free -= member.nblocks
-            self.swapped.append((member.req, ctx, remaining, member.nblocks, last_s))
+            self.swapped.append((member.req, ctx, remaining, member.nblocks, last_s, retained, member.budget))
             return self.swap.transfer_s(member.nblocks)
-        # recompute: re-prefill every known token; that prefill emits the next token
-        self.waiting.appendleft(PrefillSeq(member.req, ctx + 1, remaining, last_s))
+        # recompute: re-prefill every known token (then compress again); it emits the next token
+        self.waiting.appendleft(PrefillSeq(member.req, ctx + 1, remaining, last_s, member.budget))
         return 0.0
 
     def swap_in(self, max_running: int) -> float:
         """Bring swapped sequences back (FIFO) while blocks and seats allow; returns seconds."""
         seconds = 0.0
         while self.swapped and self.num_running < max_running:
-            req, ctx, remaining, nblocks, last_s = self.swapped[0]
+            req, ctx, remaining, nblocks, last_s, retained, budget = self.swapped[0]
             if nblocks > self.blocks.num_free:
                 break
             self.swapped.popleft()
             self.swap_free += nblocks
-            self.decode.add(req, ctx, remaining, self.blocks.allocate(nblocks), self._next_order, last_s)
+            self.decode.add(req, ctx, remaining, self.blocks.allocate(nblocks), self._next_order, last_s,
+                            retained, budget)
             self._next_order += 1
             seconds += self.swap.transfer_s(nblocks)
         return seconds
@@ -182,19 +189,29 @@ class SequencePool:
         if seq.siblings:
             self._spawn_samples(seq, now)
             return
-        self._start_decode(seq.req, seq.total, seq.remaining - 1, seq.blocks, seq.order, now)
+        self._start_decode(seq.req, seq.total, seq.remaining - 1, seq.blocks, seq.order, now, budget=seq.budget)
 
     def _start_decode(self, req: int, ctx: int, remaining: int, blocks: list[int], order: int, now: float,
-                      group: int = -1, shared_tokens: int = 0) -> None:
+                      group: int = -1, shared_tokens: int = 0, budget=None) -> None:
         if remaining == 0:
             self.blocks.free(blocks)
             self.rec.finish(req, now)
+        elif self.kv is None:
+            self.decode.add(req, ctx, remaining, blocks, order, now, group=group, shared_tokens=shared_tokens)
         else:
-            self.decode.add(req, ctx, remaining, blocks, order, now, group, shared_tokens)
+            # prompt compression: the policy keeps `kept` tokens, compacted to the front of the
+            # block table; the tail blocks go back to the pool now
+            kept = self.kv.after_prefill(ctx, budget)
+            keep = self.blocks.blocks_for(kept)
+            if keep < len(blocks):
+                self.blocks.free(blocks[keep:])
+                del blocks[keep:]
+            self.decode.add(req, ctx, remaining, blocks, order, now, kept, budget)
 
     def _spawn_samples(self, seq: PrefillSeq, now: float) -> None:
         """Best-of-N: the prefill's logits give every sample its first token; samples share the
-        full prompt blocks and own a copy of the partial one (vLLM's copy-on-write)."""
+        full prompt blocks and own a copy of the partial one (vLLM's copy-on-write). Dense KV only
+        (the scenario rejects a KV policy with samples_per_prompt > 1)."""
         full = seq.total // self.blocks.block_size
         shared, copies = seq.blocks[:full], iter(seq.sibling_blocks)
         tail = len(seq.blocks) > full
@@ -205,3 +222,22 @@ class SequencePool:
             blocks = self.blocks.share(shared) + ([next(copies)] if tail else [])
             self._start_decode(req, seq.total, output_tokens - 1, blocks, seq.order, now, group, shared_tokens)
         seq.sibling_blocks = []
+
+    # ---- KV policy work ----------------------------------------------------------------------
+    def kv_work(self, prefill: list[tuple[PrefillSeq, int]], num_decode: int) -> KvWork | None:
+        """The policy's eviction bookkeeping in a step (None with no policy)."""
+        kv = self.kv
+        if kv is None:
+            return None
+        work = None
+        if num_decode:
+            dec = self.decode
+            work = kv.decode_work(dec.context_sum(), dec.held_sum(), dec.held_const_sum, *dec.compressing())
+        if prefill:
+            chunks = [(chunk, seq.computed) for seq, chunk in prefill]
+            finishing = [(seq.total, kv.after_prefill(seq.total, seq.budget))
+                         for seq, chunk in prefill if seq.computed + chunk == seq.total]
+            pw = kv.prefill_work(chunks, finishing)
+            if pw is not None:
+                work = pw if work is None else work + pw
+        return work

@@ -5,6 +5,12 @@ is reserved for (longest prompt + longest output) per sequence; one prefill step
 prompt padded to the longest; then decode steps run the whole batch until its longest output is
 done (finished sequences keep computing padding). Results return when the batch ends, so a
 request's finish time is the batch's end (no streaming), while TTFT is the prefill's end.
+
+With a KV policy (kv_policy.py) every sequence of the padded batch follows the same phases
+(PhaseCursor), so a sequence's reservation is the policy's decode peak (H2O: its budget). The
+prompt is compressed inside the prefill layer by layer, as H2O's Hugging Face implementation
+prunes each layer's cache in that layer's forward: the full prompt KV of one layer exists at a
+time, charged as ceil(b * blocks(prompt) / num_layers) extra blocks held during the prefill step.
 """
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from collections import deque
 
 from simulator.batch_shape import BatchShape
 from simulator.kv_cache import BlockPool
+from simulator.kv_policy import KvPolicy, PhaseCursor
 from simulator.recorder import RunRecorder
 from simulator.schedulers import SchedulerLimits
 from simulator.seq_pool import StepPlan
@@ -20,11 +27,15 @@ from simulator.seq_pool import StepPlan
 class StaticScheduler:
     name = "static"
 
-    def __init__(self, blocks: BlockPool, recorder: RunRecorder, limits: SchedulerLimits):
+    def __init__(self, blocks: BlockPool, recorder: RunRecorder, limits: SchedulerLimits,
+                 kv: KvPolicy | None = None, num_layers: int = 1):
         self.blocks, self.rec, self.limits = blocks, recorder, limits
+        self.kv, self.num_layers = kv, num_layers  # kv None: dense
+        self.cursor: PhaseCursor | None = None
         self.waiting: deque[tuple[int, int, int]] = deque()
         self.batch: list[tuple[int, int, int]] = []
         self.batch_blocks: list[int] = []
+        self.transient_blocks: list[int] = []
         self.max_prompt = self.max_output = self.step_index = 0
         self._last_token_s = 0.0
 
@@ -46,18 +57,34 @@ class StaticScheduler:
         for sibling, sibling_output in siblings or ():
             self.waiting.append((sibling, prompt_tokens, sibling_output))
 
+    def batch_blocks_needed(self, b: int, max_p: int, max_o: int) -> tuple[int, int]:
+        """(reserved, prefill-transient) blocks for a padded batch of b sequences."""
+        blocks_for = self.blocks.blocks_for
+        if self.kv is None:
+            return b * blocks_for(max_p + max_o), 0
+        budget = self.kv.seq_budget(max_p, max_o)
+        reserved = b * blocks_for(self.kv.decode_peak_tokens(max_p, max_o))
+        if self.kv.after_prefill(max_p, budget) >= max_p:
+            return max(reserved, b * blocks_for(max_p)), 0
+        return reserved, -(-b * blocks_for(max_p) // self.num_layers)
+
     def _form_batch(self) -> None:
         max_p = max_o = 0
         batch = []
         while self.waiting and len(batch) < self.limits.max_num_seqs:
             req, p, o = self.waiting[0]
             mp, mo = max(max_p, p), max(max_o, o)
-            if (len(batch) + 1) * self.blocks.blocks_for(mp + mo) > self.blocks.num_blocks:
+            if sum(self.batch_blocks_needed(len(batch) + 1, mp, mo)) > self.blocks.num_blocks:
                 break
             batch.append(self.waiting.popleft())
             max_p, max_o = mp, mo
         self.batch, self.max_prompt, self.max_output, self.step_index = batch, max_p, max_o, 0
-        self.batch_blocks = self.blocks.allocate(len(batch) * self.blocks.blocks_for(max_p + max_o))
+        reserved, transient = self.batch_blocks_needed(len(batch), max_p, max_o)
+        self.batch_blocks = self.blocks.allocate(reserved)
+        self.transient_blocks = self.blocks.allocate(transient)
+        if self.kv is not None:
+            budget = self.kv.seq_budget(max_p, max_o)
+            self.cursor = PhaseCursor(self.kv, self.kv.after_prefill(max_p, budget), budget)
 
     def plan(self) -> StepPlan | None:
         if not self.batch:
@@ -66,9 +93,19 @@ class StaticScheduler:
             self._form_batch()
         b, i = len(self.batch), self.step_index
         if i == 0:
-            shape = BatchShape(prefill_chunks=((self.max_prompt, 0),) * b, num_logits=b)
-            return StepPlan(shape, (), 0)
-        shape = BatchShape(num_decode=b, decode_context_sum=b * (self.max_prompt + i), num_logits=b)
+            chunks = ((self.max_prompt, 0),) * b
+            work = None
+            if self.kv is not None:
+                kept = self.kv.after_prefill(self.max_prompt, self.cursor.budget)
+                work = self.kv.prefill_work(chunks, ((self.max_prompt, kept),) * b)
+            return StepPlan(BatchShape(prefill_chunks=chunks, num_logits=b, kv_work=work), (), 0)
+        if self.kv is None:
+            shape = BatchShape(num_decode=b, decode_context_sum=b * (self.max_prompt + i), num_logits=b)
+            return StepPlan(shape, (), b)
+        c = self.cursor
+        held, kept = (c.held, c.phase.retained_end) if c.compressing else (0, 0)
+        work = self.kv.decode_work(b * c.read, b * c.held, b * c.held if c.evicting else 0, b * held, b * kept)
+        shape = BatchShape(num_decode=b, decode_context_sum=b * c.read, num_logits=b, kv_work=work)
         return StepPlan(shape, (), b)
 
     def commit(self, plan: StepPlan, now: float) -> None:
@@ -76,7 +113,11 @@ class StaticScheduler:
         if i == 0:
             for req, _, _ in self.batch:
                 self.rec.first_token(req, now)
+            self.blocks.free(self.transient_blocks)
+            self.transient_blocks = []
         else:
+            if self.cursor is not None:
+                self.cursor.advance()
             producing = sum(1 for _, _, o in self.batch if o > i)
             if producing:
                 self.rec.itl(now - self._last_token_s, producing)

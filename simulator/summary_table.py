@@ -20,6 +20,14 @@ ENGINE = (
     ("Mean running sequences", "mean_num_running", "{:.1f}"),
     ("Mean decode batch size", "mean_decode_batch_size", "{:.1f}"),
     ("Time memory-bound", "frac_time_memory_bound", "{:.1%}"),
+    ("Time compute-bound", "frac_time_compute_bound", "{:.1%}"),
+    ("Time overhead-bound", "frac_time_overhead_bound", "{:.1%}"),
+    ("Time in KV eviction bookkeeping", "frac_time_kv_eviction", "{:.1%}"),
+    ("Arithmetic intensity (FLOP/B)", "arithmetic_intensity", "{:.1f}"),
+    ("Decode arithmetic intensity (FLOP/B)", "decode_arithmetic_intensity", "{:.1f}"),
+    ("Device ridge point (FLOP/B)", "ridge_flops_per_byte", "{:.1f}"),
+    ("Achieved memory bandwidth fraction", "achieved_bandwidth_fraction", "{:.1%}"),
+    ("Peak memory per GPU (GB)", "peak_memory_gb", "{:.2f}"),
     ("Steps", "num_steps", "{:d}"),
 )
 
@@ -44,6 +52,12 @@ def format_summary(summary: dict) -> str:
             lines.append(_line(f"{stat.capitalize() if stat != 'p90' and stat != 'p99' else stat.upper()} "
                                f"{key.replace('_ms', '').upper()} (ms)", m.get(f"{stat}_{key}"), "{:.2f}"))
     lines.append("{s:-^56}".format(s="Engine"))
+    kv = prov.get("kv_policy") or {"name": "dense"}
+    if kv["name"] != "dense":
+        knobs = ", ".join(f"{k}={v}" for k, v in kv.items() if k != "name")
+        lines.append(f"KV policy: {kv['name']} ({knobs}); accuracy not modelled")
+    if "peak_memory_bytes" in m:
+        m = {**m, "peak_memory_gb": m["peak_memory_bytes"] / 1e9}
     lines += [_line(label, m.get(key), fmt) for label, key, fmt in ENGINE if key in m]
     lines += _cost_lines(summary)
     if m.get("failure_reasons"):
