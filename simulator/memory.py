@@ -25,10 +25,11 @@ class MemoryPlan:
     kv_bytes_per_token: int  # this rank's share of D
     block_size: int
     num_gpu_blocks: int
+    extra_kv_bytes_per_token: int = 0  # e.g. a speculative draft's KV, held in the same block tables
 
     @property
     def kv_bytes_per_block(self) -> int:
-        return self.kv_bytes_per_token * self.block_size
+        return (self.kv_bytes_per_token + self.extra_kv_bytes_per_token) * self.block_size
 
     @property
     def kv_cache_bytes(self) -> int:
@@ -39,7 +40,8 @@ class MemoryPlan:
         return self.num_gpu_blocks * self.block_size
 
     def as_dict(self) -> dict:
-        return {
+        extra = {"extra_kv_bytes_per_token": self.extra_kv_bytes_per_token} if self.extra_kv_bytes_per_token else {}
+        return {**extra,
             "usable_bytes": self.usable_bytes,
             "weight_bytes": self.weight_bytes,
             "activation_reserve_bytes": self.activation_reserve_bytes,
@@ -63,20 +65,20 @@ def activation_reserve_bytes(model: ModelSpec, dtype: str, tp: int, max_num_batc
 
 def plan_memory(model: ModelSpec, device: DeviceSpec, *, dtype: str, tp: int, block_size: int,
                 gpu_memory_utilization: float, max_num_batched_tokens: int, max_num_seqs: int,
-                extra_weight_bytes: int = 0) -> MemoryPlan:
+                extra_weight_bytes: int = 0, extra_kv_bytes_per_token: int = 0) -> MemoryPlan:
     usable = int(device.memory_bytes * gpu_memory_utilization)
     weights = int(model.weight_bytes(dtype) / tp) + extra_weight_bytes
     reserve = activation_reserve_bytes(model, dtype, tp, max_num_batched_tokens, max_num_seqs)
     kv_per_token = int(2 * dtype_bytes(dtype) * kv_heads_per_rank(model, tp) * model.head_dim
                        * model.num_layers)
     free = usable - weights - reserve
-    blocks = free // (kv_per_token * block_size) if free > 0 else 0
+    blocks = free // ((kv_per_token + extra_kv_bytes_per_token) * block_size) if free > 0 else 0
     if blocks < 1:
         raise ServesimError(
             f"model {model.name} does not fit on {device.name} at tp={tp} ({dtype}): it needs "
             f"{weights / GB:.2f} GB of weights per GPU + {reserve / GB:.2f} GB activation reserve "
-            f"+ at least one KV block ({kv_per_token * block_size / GB:.4f} GB), but the device offers "
+            f"+ at least one KV block ({(kv_per_token + extra_kv_bytes_per_token) * block_size / GB:.4f} GB), but the device offers "
             f"{usable / GB:.2f} GB ({device.memory_gib:g} GiB x gpu_memory_utilization "
             f"{gpu_memory_utilization}); try a larger --tp, a bigger device, or a smaller dtype"
         )
-    return MemoryPlan(usable, weights, reserve, kv_per_token, block_size, int(blocks))
+    return MemoryPlan(usable, weights, reserve, kv_per_token, block_size, int(blocks), extra_kv_bytes_per_token)

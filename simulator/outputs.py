@@ -49,7 +49,7 @@ def build_summary(result: RunResult) -> dict:
         "num_preempted_requests": int(np.count_nonzero(rec.num_preemptions)),
     })
     metrics.update(engine_stats(rec.step_arrays()))
-    return {
+    summary = {
         "servesim_version": version(),
         "scenario": s.as_dict(),
         "provenance": {
@@ -69,6 +69,9 @@ def build_summary(result: RunResult) -> dict:
         "metrics": metrics,
         "wall_time_s": result.wall_s,
     }
+    if result.speculative is not None:  # speculative decoding (simulator/spec_decode.py)
+        summary["speculative"] = dict(result.speculative)
+    return summary
 
 
 def _reason_kind(reason: str) -> str:

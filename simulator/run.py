@@ -24,6 +24,7 @@ from simulator.requests import RequestArrays
 from simulator.scenario import Scenario
 from simulator.schedulers import SarathiScheduler, SchedulerLimits, VllmScheduler
 from simulator.seq_pool import SequencePool, SwapSpace
+from simulator.spec_decode import Speculation
 from simulator.static_scheduler import StaticScheduler
 from simulator.workload import LengthDist, arrival_times, synthetic_requests
 
@@ -41,6 +42,7 @@ class RunResult:
     max_model_len: int
     recorder: RunRecorder
     wall_s: float
+    speculative: dict | None = None  # spec_decode.Speculation.summary() when draft_model is set
 
 
 def resolve_limits(s: Scenario, max_model_len: int) -> SchedulerLimits:
@@ -92,7 +94,7 @@ def check_parallelism(s: Scenario, model: ModelSpec) -> None:
 
 
 def _make_scheduler(s: Scenario, limits: SchedulerLimits, memory: MemoryPlan, device: DeviceSpec,
-                    rec: RunRecorder):
+                    rec: RunRecorder, decode=None):
     blocks = BlockPool(memory.num_gpu_blocks, s.block_size)
     if s.scheduler == "static":
         return StaticScheduler(blocks, rec, limits)
@@ -100,7 +102,7 @@ def _make_scheduler(s: Scenario, limits: SchedulerLimits, memory: MemoryPlan, de
     if s.preemption_mode == "swap":
         swap = SwapSpace(int(s.swap_space_gib * GIB // memory.kv_bytes_per_block), memory.kv_bytes_per_block,
                          device.host_link_bytes_per_s)
-    pool = SequencePool(blocks, rec, swap)
+    pool = SequencePool(blocks, rec, swap, decode)
     return {"vllm": VllmScheduler, "sarathi": SarathiScheduler}[s.scheduler](pool, limits)
 
 
@@ -114,15 +116,22 @@ def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None)
     check_parallelism(s, model)
     max_model_len = s.max_model_len or model.max_position_embeddings
     limits = resolve_limits(s, max_model_len)
+    spec = Speculation(s, model, device, build_cost_model) if s.draft_model else None
     memory = plan_memory(model, device, dtype=s.dtype, tp=s.tp, block_size=s.block_size,
                          gpu_memory_utilization=s.gpu_memory_utilization,
-                         max_num_batched_tokens=limits.max_num_batched_tokens, max_num_seqs=s.max_num_seqs)
+                         max_num_batched_tokens=limits.max_num_batched_tokens, max_num_seqs=s.max_num_seqs,
+                         **(spec.memory_extras() if spec else {}))
     cost_model = build_cost_model(s, model, device)
+    if spec:
+        memory = spec.fit_memory(memory, plan_memory, limits)
+        cost_model = spec.cost_model(cost_model)
     reqs = build_requests(s)
     rec = RunRecorder(reqs.arrival_s, reqs.prompt_tokens, reqs.output_tokens)
     env = simpy.Environment()
     on_step = _progress_hook(rec, progress) if progress else None
-    replicas = [Replica(env, i, _make_scheduler(s, limits, memory, device, rec), cost_model, rec, on_step)
+    replicas = [Replica(env, i, _make_scheduler(s, limits, memory, device, rec,
+                                                spec.decode_set(i, s.block_size) if spec else None),
+                        cost_model, rec, on_step)
                 for i in range(s.replicas)]
     router = ROUTERS[s.router](replicas)
     dispatch = _dispatcher(env, router, rec, reqs, memory, max_model_len, replicas[0].scheduler.max_prefill_tokens())
@@ -134,7 +143,7 @@ def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None)
     if progress:
         progress(len(reqs), len(reqs))
     return RunResult(s, model, device, memory, cost_model.describe(), limits, max_model_len, rec,
-                     time.perf_counter() - t0)
+                     time.perf_counter() - t0, spec.summary() if spec else None)
 
 
 def _dispatcher(env, router, rec: RunRecorder, reqs: RequestArrays, memory: MemoryPlan,

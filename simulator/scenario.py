@@ -14,12 +14,15 @@ from pathlib import Path
 
 from simulator.errors import ServesimError
 from simulator.model_spec import DTYPE_BYTES
+from simulator.spec_acceptance import PositionalAcceptance, parse_rates
 from simulator.workload import ARRIVALS, LengthDist
 
 SCHEDULER_NAMES = ("static", "vllm", "sarathi")
 ROUTER_NAMES = ("round_robin", "least_loaded")
 PREEMPTION_MODES = ("recompute", "swap")
 TRACE_ARRIVALS = ("trace", "rate")
+SPEC_GAMMA_POLICIES = ("fixed", "adaptive")  # simulator/spec_decode.py
+SPEC_ADVANCE_MODES = ("ragged", "min")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +64,16 @@ class Scenario:
     eta_compute: float = 1.0
     eta_memory: float = 1.0
     step_overhead_ms: float = 0.0
+    # speculative decoding (simulator/spec_decode.py); off while draft_model is None
+    draft_model: str | None = None
+    draft_hardware: str | None = None  # None: the draft shares the target's GPUs
+    num_speculative_tokens: int = 4  # gamma (the largest gamma with spec_gamma_policy = adaptive)
+    spec_gamma_policy: str = "fixed"
+    acceptance_rate: float = 0.8  # i.i.d. per-token acceptance alpha
+    acceptance_position_rates: str | None = None  # "0.9,0.8,0.7": per-position conditional rates
+    acceptance_histogram: str | None = None  # file of accepted-length counts (overrides the rates)
+    spec_advance: str = "ragged"  # ragged: per-sequence accepted counts; min: the batch's minimum
+    spec_realign_overhead: float = 0.0  # padded-batch realignment, fraction of iteration time
 
     def __post_init__(self) -> None:
         _at_least(self, 1, "tp", "replicas", "max_num_seqs", "chunk_size", "block_size", "num_requests")
@@ -88,6 +101,15 @@ class Scenario:
                 _bad(self, name, "> 0 milliseconds")
         LengthDist.parse(self.prompt_tokens, field="prompt_tokens")
         LengthDist.parse(self.output_tokens, field="output_tokens")
+        _at_least(self, 1, "num_speculative_tokens")
+        _one_of(self, "spec_gamma_policy", SPEC_GAMMA_POLICIES)
+        _one_of(self, "spec_advance", SPEC_ADVANCE_MODES)
+        if not 0 <= self.acceptance_rate <= 1:
+            _bad(self, "acceptance_rate", "a probability in [0, 1]")
+        if not self.spec_realign_overhead >= 0:
+            _bad(self, "spec_realign_overhead", ">= 0 (fraction of iteration time)")
+        if self.acceptance_position_rates is not None:
+            PositionalAcceptance(parse_rates(self.acceptance_position_rates))
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -129,6 +151,8 @@ def scenario_from_dict(raw: dict, *, origin: str = "scenario") -> Scenario:
     for key in ("prompt_tokens", "output_tokens"):
         if key in values:
             values[key] = str(values[key])
+    if isinstance(values.get("acceptance_position_rates"), list):  # TOML list -> "0.9,0.8"
+        values["acceptance_position_rates"] = ",".join(str(r) for r in values["acceptance_position_rates"])
     try:
         return Scenario(**values)
     except TypeError as exc:

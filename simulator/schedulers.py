@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulator.batch_shape import BatchShape
 from simulator.seq_pool import PrefillSeq, SequencePool, StepPlan
 
 
@@ -35,8 +34,8 @@ def _build_plan(pool: SequencePool, prefill: list[tuple[PrefillSeq, int]], num_d
     for seq, chunk in prefill:
         chunks.append((chunk, seq.computed))
         finishing += seq.computed + chunk == seq.total
-    shape = BatchShape(tuple(chunks), num_decode, pool.decode.context_sum() if num_decode else 0,
-                       num_decode + finishing)
+    shape = pool.make_shape(tuple(chunks), num_decode, pool.decode.context_sum() if num_decode else 0,
+                            num_decode + finishing)
     return StepPlan(shape, tuple(prefill), num_decode, extra_s)
 
 

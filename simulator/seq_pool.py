@@ -50,14 +50,17 @@ class SwapSpace:
 
 
 class SequencePool:
-    def __init__(self, blocks: BlockPool, recorder: RunRecorder, swap: SwapSpace | None):
+    def __init__(self, blocks: BlockPool, recorder: RunRecorder, swap: SwapSpace | None, decode=None):
+        """decode: a decode set with DecodeSet's interface plus make_shape (e.g. speculative
+        decoding's SpecDecodeSet); None = DecodeSet, whose steps are plain BatchShapes."""
         self.blocks = blocks
         self.rec = recorder
         self.swap = swap
         self.swap_free = swap.num_blocks if swap else 0
         self.waiting: deque[PrefillSeq] = deque()
         self.prefilling: list[PrefillSeq] = []
-        self.decode = DecodeSet(blocks.block_size)
+        self.decode = DecodeSet(blocks.block_size) if decode is None else decode
+        self.make_shape = BatchShape if decode is None else decode.make_shape
         self.swapped: deque[tuple] = deque()
         self._next_order = 0
 

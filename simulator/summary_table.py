@@ -22,6 +22,16 @@ ENGINE = (
     ("Time memory-bound", "frac_time_memory_bound", "{:.1%}"),
     ("Steps", "num_steps", "{:d}"),
 )
+SPECULATIVE = (
+    ("Mean gamma", "mean_gamma", "{:.2f}"),
+    ("Acceptance rate", "acceptance_rate", "{:.1%}"),
+    ("Mean tokens per iteration", "mean_tokens_per_iteration", "{:.3f}"),
+    ("Expected tokens per iteration", "expected_tokens_per_iteration", "{:.3f}"),
+    ("Time in draft", "frac_time_draft", "{:.1%}"),
+    ("Time in verify", "frac_time_verify", "{:.1%}"),
+    ("Speedup, output throughput", "speedup_output_throughput", "{:.3f}x"),
+    ("Speedup, mean TPOT", "speedup_mean_tpot", "{:.3f}x"),
+)
 
 
 def _line(label: str, value, fmt: str) -> str:
@@ -45,6 +55,10 @@ def format_summary(summary: dict) -> str:
                                f"{key.replace('_ms', '').upper()} (ms)", m.get(f"{stat}_{key}"), "{:.2f}"))
     lines.append("{s:-^56}".format(s="Engine"))
     lines += [_line(label, m.get(key), fmt) for label, key, fmt in ENGINE if key in m]
+    spec = summary.get("speculative")
+    if spec:
+        lines.append("{s:-^56}".format(s=f" Speculative decoding ({spec['draft']['model']}) "))
+        lines += [_line(label, spec.get(key), fmt) for label, key, fmt in SPECULATIVE if key in spec]
     if m.get("failure_reasons"):
         lines.append("failures: " + ", ".join(f"{k}: {v}" for k, v in m["failure_reasons"].items()))
     lines.append("=" * 56)
