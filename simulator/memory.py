@@ -41,7 +41,7 @@ class MemoryPlan:
 
     def as_dict(self) -> dict:
         extra = {"extra_kv_bytes_per_token": self.extra_kv_bytes_per_token} if self.extra_kv_bytes_per_token else {}
-        return {**extra,
+        return {
             "usable_bytes": self.usable_bytes,
             "weight_bytes": self.weight_bytes,
             "activation_reserve_bytes": self.activation_reserve_bytes,
@@ -49,6 +49,7 @@ class MemoryPlan:
             "kv_cache_bytes": self.kv_cache_bytes,
             "num_gpu_blocks": self.num_gpu_blocks,
             "kv_capacity_tokens": self.kv_capacity_tokens,
+            **extra,
         }
 
 

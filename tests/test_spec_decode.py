@@ -232,3 +232,16 @@ def test_cli_histogram_and_position_rates(tmp_path, capsys):
 def test_cli_errors(extra, needle, capsys):
     assert main(["simulate", "--model", "qwen3-8b", "--num-requests", "3"] + extra) == 2
     assert needle in capsys.readouterr().err
+
+
+def test_scenario_toml_fields(tmp_path):
+    from simulator.scenario import load_scenario
+
+    f = tmp_path / "s.toml"
+    f.write_text('draft_model = "qwen3-0.6b"\nnum_speculative_tokens = 3\nacceptance_position_rates = [0.9, 0.8]\n'
+                 'spec_gamma_policy = "adaptive"\nspec_realign_overhead = 0.4\n')
+    s = load_scenario(f)
+    assert s.acceptance_position_rates == "0.9,0.8" and s.num_speculative_tokens == 3
+    f.write_text('draft_model = "qwen3-0.6b"\nnum_speculative_tokens = 0\n')
+    with pytest.raises(ValueError, match="num_speculative_tokens"):
+        load_scenario(f)
