@@ -26,8 +26,8 @@ from hardware import load_device
 from simulator.errors import ServesimError
 from simulator.model_spec import dtype_bytes, load_model
 from simulator.ops import kv_heads_per_rank
-from simulator.spec_acceptance import (HistogramAcceptance, IidAcceptance, PositionalAcceptance, expected_emitted,
-                                       load_histogram, parse_rates)
+from simulator.spec_acceptance import (IidAcceptance, PositionalAcceptance, expected_emitted, load_histogram,
+                                       parse_rates)
 from simulator.spec_cost import SpecCostModel
 from simulator.spec_decode_set import SpecBatchShape, SpecDecodeSet
 
