@@ -60,6 +60,15 @@ OPTIONS = {
     "--kv-protect-recent": ("kv_protect_recent", int, "scissorhands protected recent tokens r (default 10)"),
     "--kv-compaction": ("kv_compaction", str, "inplace (overwrite evicted slots) or gather (copy; frees blocks)"),
     "--kv-select-block": ("kv_select_block", int, "block_topk: tokens per selectable block (default 16)"),
+    "--draft-model": ("draft_model", str, "speculative decoding: draft model (catalog name or config.json)"),
+    "--draft-hardware": ("draft_hardware", str, "device of the draft (default: shares the target's GPUs)"),
+    "--num-speculative-tokens": ("num_speculative_tokens", int, "gamma: draft tokens per iteration (max if adaptive)"),
+    "--spec-gamma-policy": ("spec_gamma_policy", str, "fixed, or adaptive (per-iteration gamma maximising tokens/s)"),
+    "--acceptance-rate": ("acceptance_rate", float, "i.i.d. per-token acceptance probability alpha"),
+    "--acceptance-position-rates": ("acceptance_position_rates", str, "per-position acceptance rates, e.g. 0.9,0.8,0.7"),
+    "--acceptance-histogram": ("acceptance_histogram", str, "file of accepted-length counts (JSON list or CSV)"),
+    "--spec-advance": ("spec_advance", str, "ragged (per sequence) or min (batch advances by its minimum)"),
+    "--spec-realign-overhead": ("spec_realign_overhead", float, "padded-batch realignment, fraction of iteration time"),
 }
 
 
@@ -78,6 +87,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", help="write summary.json, requests.csv, steps.csv (and trace.json)")
     p.add_argument("--chrome-trace", action="store_true", help="also write trace.json (Perfetto) to --out")
     p.add_argument("--report", metavar="FILE.html", help="also render an HTML report (needs the `report` extra)")
+    p.add_argument("--compare-baseline", action="store_true",
+                   help="with --draft-model: also run without speculation and report the speedup")
 
 
 def scenario_from_args(args: argparse.Namespace) -> Scenario:
@@ -120,6 +131,13 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     summary = build_summary(result)
+    if args.compare_baseline:
+        from simulator.spec_decode import baseline_comparison
+
+        if not scenario.draft_model:
+            raise ServesimError("--compare-baseline needs --draft-model (speculative decoding)")
+        base = build_summary(simulate(scenario.replace(draft_model=None)))
+        summary["speculative"].update(baseline_comparison(summary["metrics"], base["metrics"]))
     if args.out:
         written = write_outputs(result, summary, Path(args.out), trace=args.chrome_trace)
     if args.report:

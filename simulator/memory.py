@@ -27,10 +27,11 @@ class MemoryPlan:
     num_gpu_blocks: int
     host_weight_bytes: int = 0  # weights kept in host memory (offloaded MoE experts)
     metadata_bytes_per_token: int = 0  # KV policy's per-token state (e.g. fp32 attention scores)
+    extra_kv_bytes_per_token: int = 0  # e.g. a speculative draft's KV, held in the same block tables
 
     @property
     def kv_bytes_per_block(self) -> int:
-        return (self.kv_bytes_per_token + self.metadata_bytes_per_token) * self.block_size
+        return (self.kv_bytes_per_token + self.metadata_bytes_per_token + self.extra_kv_bytes_per_token) * self.block_size
 
     @property
     def kv_cache_bytes(self) -> int:
@@ -41,6 +42,7 @@ class MemoryPlan:
         return self.num_gpu_blocks * self.block_size
 
     def as_dict(self) -> dict:
+        extra = {"extra_kv_bytes_per_token": self.extra_kv_bytes_per_token} if self.extra_kv_bytes_per_token else {}
         return {
             "usable_bytes": self.usable_bytes,
             "weight_bytes": self.weight_bytes,
@@ -50,6 +52,7 @@ class MemoryPlan:
             "kv_cache_bytes": self.kv_cache_bytes,
             "num_gpu_blocks": self.num_gpu_blocks,
             "kv_capacity_tokens": self.kv_capacity_tokens,
+            **extra,
         } | ({"host_weight_bytes": self.host_weight_bytes} if self.host_weight_bytes else {})
 
 
@@ -67,22 +70,22 @@ def activation_reserve_bytes(model: ModelSpec, dtype: str, tp: int, max_num_batc
 def plan_memory(model: ModelSpec, device: DeviceSpec, *, dtype: str, tp: int, block_size: int,
                 gpu_memory_utilization: float, max_num_batched_tokens: int, max_num_seqs: int,
                 extra_weight_bytes: int = 0, offloaded_weight_bytes: int = 0,
-                metadata_bytes_per_token: int = 0) -> MemoryPlan:
+                metadata_bytes_per_token: int = 0, extra_kv_bytes_per_token: int = 0) -> MemoryPlan:
     """offloaded_weight_bytes: weights kept in host memory (MoE experts); metadata_bytes_per_token:
-    a KV policy's state stored beside each cached token (its score metadata), charged to the same
-    blocks."""
+    a KV policy's state stored beside each cached token (its score metadata); extra_kv_bytes_per_token:
+    another model's KV kept in the same block tables (a speculative draft). Both charged to the blocks."""
     usable = int(device.memory_bytes * gpu_memory_utilization)
     weights = int(model.weight_bytes(dtype) / tp) + extra_weight_bytes - offloaded_weight_bytes
     reserve = activation_reserve_bytes(model, dtype, tp, max_num_batched_tokens, max_num_seqs)
     kv_per_token = int(2 * dtype_bytes(dtype) * kv_heads_per_rank(model, tp) * model.head_dim
                        * model.num_layers)
     free = usable - weights - reserve
-    blocks = free // ((kv_per_token + metadata_bytes_per_token) * block_size) if free > 0 else 0
+    blocks = free // ((kv_per_token + metadata_bytes_per_token + extra_kv_bytes_per_token) * block_size) if free > 0 else 0
     if blocks < 1:
         raise ServesimError(
             f"model {model.name} does not fit on {device.name} at tp={tp} ({dtype}): it needs "
             f"{weights / GB:.2f} GB of weights per GPU + {reserve / GB:.2f} GB activation reserve "
-            f"+ at least one KV block ({kv_per_token * block_size / GB:.4f} GB), but the device offers "
+            f"+ at least one KV block ({(kv_per_token + extra_kv_bytes_per_token) * block_size / GB:.4f} GB), but the device offers "
             f"{usable / GB:.2f} GB ({device.memory_gib:g} GiB x gpu_memory_utilization "
             f"{gpu_memory_utilization}); try a larger --tp, a bigger device, or a smaller dtype"
             + ("; or offload experts to host memory: --expert-placement static|lru [--gpu-expert-slots N] "
@@ -90,4 +93,4 @@ def plan_memory(model: ModelSpec, device: DeviceSpec, *, dtype: str, tp: int, bl
                "; or keep fewer experts on the GPU (--gpu-expert-slots)" if offloaded_weight_bytes else "")
         )
     return MemoryPlan(usable, weights, reserve, kv_per_token, block_size, int(blocks), offloaded_weight_bytes,
-                      metadata_bytes_per_token)
+                      metadata_bytes_per_token, extra_kv_bytes_per_token)

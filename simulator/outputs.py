@@ -87,6 +87,8 @@ def build_summary(result: RunResult) -> dict:
     tts = tts_section(result, summary)
     if tts is not None:
         summary["tts"] = tts
+    if result.speculative is not None:  # speculative decoding (simulator/spec_decode.py)
+        summary["speculative"] = dict(result.speculative)
     return summary
 
 

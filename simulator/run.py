@@ -28,6 +28,7 @@ from simulator.requests import RequestArrays
 from simulator.scenario import Scenario
 from simulator.schedulers import SarathiScheduler, SchedulerLimits, VllmScheduler
 from simulator.seq_pool import SequencePool, SwapSpace
+from simulator.spec_decode import Speculation
 from simulator.static_scheduler import StaticScheduler
 from simulator.workload import LengthDist, arrival_times, synthetic_requests
 
@@ -47,6 +48,7 @@ class RunResult:
     wall_s: float
     moe: dict | None = None  # MoE offloading metrics (moe_cost.moe_metrics) when enabled
     kv_policy: dict | None = None  # the KV policy and its budget, reported next to the results
+    speculative: dict | None = None  # spec_decode.Speculation.summary() when draft_model is set
 
 
 def resolve_limits(s: Scenario, max_model_len: int) -> SchedulerLimits:
@@ -113,7 +115,7 @@ def check_parallelism(s: Scenario, model: ModelSpec) -> None:
 
 
 def _make_scheduler(s: Scenario, limits: SchedulerLimits, memory: MemoryPlan, device: DeviceSpec,
-                    rec: RunRecorder, kv: KvPolicy | None = None, num_layers: int = 1):
+                    rec: RunRecorder, kv: KvPolicy | None = None, num_layers: int = 1, decode=None):
     blocks = BlockPool(memory.num_gpu_blocks, s.block_size)
     if s.scheduler == "static":
         return StaticScheduler(blocks, rec, limits, kv, num_layers)
@@ -121,7 +123,7 @@ def _make_scheduler(s: Scenario, limits: SchedulerLimits, memory: MemoryPlan, de
     if s.preemption_mode == "swap":
         swap = SwapSpace(int(s.swap_space_gib * GIB // memory.kv_bytes_per_block), memory.kv_bytes_per_block,
                          device.host_link_bytes_per_s)
-    pool = SequencePool(blocks, rec, swap, kv)
+    pool = SequencePool(blocks, rec, swap, kv, decode)
     return {"vllm": VllmScheduler, "sarathi": SarathiScheduler}[s.scheduler](pool, limits)
 
 
@@ -139,20 +141,25 @@ def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None)
     policy = build_kv_policy(s)
     kv = None if isinstance(policy, DensePolicy) else policy
     meta = int(policy.metadata_bytes_per_token(model, dtype_bytes(s.dtype), s.tp))
+    spec = Speculation(s, model, device, build_cost_model) if s.draft_model else None
     memory = plan_memory(model, device, dtype=s.dtype, tp=s.tp, block_size=s.block_size,
                          gpu_memory_utilization=s.gpu_memory_utilization,
                          max_num_batched_tokens=limits.max_num_batched_tokens, max_num_seqs=s.max_num_seqs,
                          offloaded_weight_bytes=moe_plan.host_weight_bytes if moe_plan else 0,
-                         metadata_bytes_per_token=meta)
+                         metadata_bytes_per_token=meta, **(spec.memory_extras() if spec else {}))
     cost_model = build_cost_model(s, model, device, token_ops_without_experts if moe_plan else token_ops)
+    if spec:
+        memory = spec.fit_memory(memory, plan_memory, limits)
+        cost_model = spec.cost_model(cost_model)
     reqs = build_requests(s)
     rec = RunRecorder(reqs.arrival_s, reqs.prompt_tokens, reqs.output_tokens)
     env = simpy.Environment()
     on_step = _progress_hook(rec, progress) if progress else None
     cost_models = ([cost_model] * s.replicas if moe_plan is None else
                    build_moe_cost_models(s, model, device, moe_plan, cost_model, lambda: env.now))
-    replicas = [Replica(env, i, _make_scheduler(s, limits, memory, device, rec, kv, model.num_layers), cost_models[i],
-                        rec, on_step) for i in range(s.replicas)]
+    replicas = [Replica(env, i, _make_scheduler(s, limits, memory, device, rec, kv, model.num_layers,
+                                                spec.decode_set(i, s.block_size) if spec else None),
+                        cost_models[i], rec, on_step) for i in range(s.replicas)]
     router = ROUTERS[s.router](replicas)
     dispatch = _dispatcher(env, router, rec, reqs, memory, max_model_len, replicas[0].scheduler.max_prefill_tokens(),
                            policy)
@@ -165,7 +172,8 @@ def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None)
         progress(len(reqs), len(reqs))
     moe = moe_metrics([c.moe.stats for c in cost_models]) if moe_plan else None
     return RunResult(s, model, device, memory, cost_models[0].describe(), limits, max_model_len, rec,
-                     time.perf_counter() - t0, moe=moe, kv_policy=policy.describe())
+                     time.perf_counter() - t0, moe=moe, kv_policy=policy.describe(),
+                     speculative=spec.summary() if spec else None)
 
 
 def _dispatcher(env, router, rec: RunRecorder, reqs: RequestArrays, memory: MemoryPlan,

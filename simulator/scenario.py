@@ -14,6 +14,7 @@ from pathlib import Path
 
 from simulator.errors import ServesimError
 from simulator.model_spec import DTYPE_BYTES
+from simulator.spec_acceptance import PositionalAcceptance, parse_rates
 from simulator.workload import ARRIVALS, LengthDist
 
 SCHEDULER_NAMES = ("static", "vllm", "sarathi")
@@ -24,6 +25,8 @@ EXPERT_PLACEMENTS = ("all_gpu", "static", "lru")  # simulator/expert_placement.p
 EXPERT_EXEC = ("fetch", "cpu", "fiddler", "auto")  # simulator/moe_cost.py
 KV_POLICY_NAMES = ("dense", "h2o", "scissorhands", "topk", "block_topk")  # classes: kv_policy.KV_POLICIES
 KV_COMPACTIONS = ("inplace", "gather")
+SPEC_GAMMA_POLICIES = ("fixed", "adaptive")  # simulator/spec_decode.py
+SPEC_ADVANCE_MODES = ("ragged", "min")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,12 +92,24 @@ class Scenario:
     kv_protect_recent: int = 10  # scissorhands r
     kv_compaction: str = "inplace"  # evicted slots overwritten in place, or gather copy (frees blocks)
     kv_select_block: int = 16  # block_topk: tokens per selectable block
+    # speculative decoding (simulator/spec_decode.py); off while draft_model is None
+    draft_model: str | None = None
+    draft_hardware: str | None = None  # None: the draft shares the target's GPUs
+    num_speculative_tokens: int = 4  # gamma (the largest gamma with spec_gamma_policy = adaptive)
+    spec_gamma_policy: str = "fixed"
+    acceptance_rate: float = 0.8  # i.i.d. per-token acceptance alpha
+    acceptance_position_rates: str | None = None  # "0.9,0.8,0.7": per-position conditional rates
+    acceptance_histogram: str | None = None  # file of accepted-length counts (overrides the rates)
+    spec_advance: str = "ragged"  # ragged: per-sequence accepted counts; min: the batch's minimum
+    spec_realign_overhead: float = 0.0  # padded-batch realignment, fraction of iteration time
 
     def __post_init__(self) -> None:
         _at_least(self, 1, "tp", "replicas", "max_num_seqs", "chunk_size", "block_size", "num_requests",
                   "samples_per_prompt")
         _at_least(self, 1, "max_num_batched_tokens", "max_model_len", "closed_loop_users", "output_budget_tokens",
                   optional=True)
+        if self.draft_model and (self.kv_policy != "dense" or self.samples_per_prompt > 1):
+            _bad(self, "draft_model", "speculative decoding with kv_policy='dense' and samples_per_prompt=1")
         if self.samples_per_prompt > 1 and self.kv_policy != "dense":
             _bad(self, "samples_per_prompt", "1 with a KV policy other than dense (shared prompt blocks are not evicted)")
         if self.closed_loop_users and self.samples_per_prompt > 1:
@@ -151,6 +166,15 @@ class Scenario:
             _bad(self, "kv_heavy_fraction", "in [0, 1]")
         if not (0 < self.kv_drop < 1 or (self.kv_drop >= 1 and self.kv_drop == int(self.kv_drop))):
             _bad(self, "kv_drop", "a fraction in (0, 1) of the budget or tokens (integer >= 1)")
+        _at_least(self, 1, "num_speculative_tokens")
+        _one_of(self, "spec_gamma_policy", SPEC_GAMMA_POLICIES)
+        _one_of(self, "spec_advance", SPEC_ADVANCE_MODES)
+        if not 0 <= self.acceptance_rate <= 1:
+            _bad(self, "acceptance_rate", "a probability in [0, 1]")
+        if not self.spec_realign_overhead >= 0:
+            _bad(self, "spec_realign_overhead", ">= 0 (fraction of iteration time)")
+        if self.acceptance_position_rates is not None:
+            PositionalAcceptance(parse_rates(self.acceptance_position_rates))
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -192,6 +216,8 @@ def scenario_from_dict(raw: dict, *, origin: str = "scenario") -> Scenario:
     for key in ("prompt_tokens", "output_tokens"):
         if key in values:
             values[key] = str(values[key])
+    if isinstance(values.get("acceptance_position_rates"), list):  # TOML list -> "0.9,0.8"
+        values["acceptance_position_rates"] = ",".join(str(r) for r in values["acceptance_position_rates"])
     try:
         return Scenario(**values)
     except TypeError as exc:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulator.batch_shape import BatchShape
 from simulator.seq_pool import PrefillSeq, SequencePool, StepPlan
 
 
@@ -36,9 +35,9 @@ def _build_plan(pool: SequencePool, prefill: list[tuple[PrefillSeq, int]], num_d
         chunks.append((chunk, seq.computed))
         finishing += seq.computed + chunk == seq.total
     dec = pool.decode
-    shape = BatchShape(tuple(chunks), num_decode, dec.context_sum() if num_decode else 0, num_decode + finishing,
-                       dec.kv_read_sum() if num_decode and dec.dup_shared_sum else None,
-                       pool.kv_work(prefill, num_decode) if pool.kv is not None else None)
+    shape = pool.make_shape(tuple(chunks), num_decode, dec.context_sum() if num_decode else 0, num_decode + finishing,
+                            dec.kv_read_sum() if num_decode and pool.kv is None and dec.dup_shared_sum else None,
+                            pool.kv_work(prefill, num_decode) if pool.kv is not None else None)
     return StepPlan(shape, tuple(prefill), num_decode, extra_s)
 
 

@@ -59,7 +59,9 @@ class SwapSpace:
 
 class SequencePool:
     def __init__(self, blocks: BlockPool, recorder: RunRecorder, swap: SwapSpace | None,
-                 kv: KvPolicy | None = None):
+                 kv: KvPolicy | None = None, decode=None):
+        """kv: a KV policy (None: dense). decode: a decode set with DecodeSet's interface plus
+        make_shape (e.g. speculative decoding's SpecDecodeSet); None = DecodeSet (plain BatchShapes)."""
         self.blocks = blocks
         self.rec = recorder
         self.swap = swap
@@ -67,7 +69,8 @@ class SequencePool:
         self.kv = kv  # KV policy; None: dense
         self.waiting: deque[PrefillSeq] = deque()
         self.prefilling: list[PrefillSeq] = []
-        self.decode = DecodeSet(blocks.block_size, kv, blocks.free)
+        self.decode = DecodeSet(blocks.block_size, kv, blocks.free) if decode is None else decode
+        self.make_shape = BatchShape if decode is None else decode.make_shape
         self.swapped: deque[tuple] = deque()
         self._next_order = 0
 
@@ -196,8 +199,10 @@ class SequencePool:
         if remaining == 0:
             self.blocks.free(blocks)
             self.rec.finish(req, now)
-        elif self.kv is None:
+        elif group >= 0:  # a Best-of-N sample (dense DecodeSet only)
             self.decode.add(req, ctx, remaining, blocks, order, now, group=group, shared_tokens=shared_tokens)
+        elif self.kv is None:
+            self.decode.add(req, ctx, remaining, blocks, order, now)
         else:
             # prompt compression: the policy keeps `kept` tokens, compacted to the front of the
             # block table; the tail blocks go back to the pool now

@@ -30,6 +30,16 @@ ENGINE = (
     ("Peak memory per GPU (GB)", "peak_memory_gb", "{:.2f}"),
     ("Steps", "num_steps", "{:d}"),
 )
+SPECULATIVE = (
+    ("Mean gamma", "mean_gamma", "{:.2f}"),
+    ("Acceptance rate", "acceptance_rate", "{:.1%}"),
+    ("Mean tokens per iteration", "mean_tokens_per_iteration", "{:.3f}"),
+    ("Expected tokens per iteration", "expected_tokens_per_iteration", "{:.3f}"),
+    ("Time in draft", "frac_time_draft", "{:.1%}"),
+    ("Time in verify", "frac_time_verify", "{:.1%}"),
+    ("Speedup, output throughput", "speedup_output_throughput", "{:.3f}x"),
+    ("Speedup, mean TPOT", "speedup_mean_tpot", "{:.3f}x"),
+)
 
 
 def _line(label: str, value, fmt: str) -> str:
@@ -60,6 +70,10 @@ def format_summary(summary: dict) -> str:
         m = {**m, "peak_memory_gb": m["peak_memory_bytes"] / 1e9}
     lines += [_line(label, m.get(key), fmt) for label, key, fmt in ENGINE if key in m]
     lines += _cost_lines(summary)
+    spec = summary.get("speculative")
+    if spec:
+        lines.append("{s:-^56}".format(s=f" Speculative decoding ({spec['draft']['model']}) "))
+        lines += [_line(label, spec.get(key), fmt) for label, key, fmt in SPECULATIVE if key in spec]
     if m.get("failure_reasons"):
         lines.append("failures: " + ", ".join(f"{k}: {v}" for k, v in m["failure_reasons"].items()))
     lines.append("=" * 56)
