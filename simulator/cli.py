@@ -21,7 +21,6 @@ COMMANDS = {
     "compare": ("simulator.cli_compare", "what-if: a base scenario vs the cross product of --vary changes"),
     "plan": ("simulator.cli_plan", "capacity planning: cheapest configurations meeting SLOs at a target rate"),
     "roofline": ("simulator.cli_roofline", "ridge point, critical batch and memory-bound context of a model/device"),
-    "kv-compare": ("simulator.cli_kv_compare", "one scenario under several KV policies, side by side (interim compare)"),
 }
 
 

@@ -1,4 +1,4 @@
-"""Roofline figures (formulas.md closed forms), summary fields and the roofline / kv-compare CLIs."""
+"""Roofline figures (formulas.md closed forms), summary fields and the roofline CLI."""
 import json
 import math
 
@@ -55,8 +55,10 @@ def test_summary_reports_roofline_fields():
     assert build_summary(res)["provenance"]["kv_policy"]["budget"] == 0.3
 
 
-def test_kv_compare_cli(capsys):
-    assert main(["kv-compare", "--model", "qwen3-0.6b", "--num-requests", "20", "--policies", "dense,h2o:64,scissorhands:0.5"]) == 0
+def test_compare_kv_policies_side_by_side(capsys):
+    """dense vs h2o vs scissorhands for one model/device/workload is `servesim compare --vary`."""
+    assert main(["compare", "--model", "qwen3-0.6b", "--num-requests", "20", "--kv-budget", "64",
+                 "--vary", "kv_policy=dense,h2o,scissorhands"]) == 0
     out = capsys.readouterr().out
-    assert "h2o" in out and "scissorhands" in out and "accuracy not modelled" in out
-    assert main(["kv-compare", "--policies", "lru"]) == 2
+    assert "h2o" in out and "scissorhands" in out
+    assert main(["compare", "--num-requests", "5", "--vary", "kv_policy=lru"]) == 2
