@@ -68,7 +68,8 @@ def format_summary(summary: dict) -> str:
         lines.append(f"KV policy: {kv['name']} ({knobs}); accuracy not modelled")
     if "peak_memory_bytes" in m:
         m = {**m, "peak_memory_gb": m["peak_memory_bytes"] / 1e9}
-    lines += [_line(label, m.get(key), fmt) for label, key, fmt in ENGINE if key in m]
+    lines += [_line(label, m.get(key), fmt) for label, key, fmt in ENGINE
+              if key in m and not (key == "frac_time_kv_eviction" and s.get("kv_policy", "dense") == "dense")]
     lines += _cost_lines(summary)
     spec = summary.get("speculative")
     if spec:
