@@ -82,5 +82,5 @@ def test_100k_request_report_is_light_and_fast(tmp_path):
     print(f"100k report: {size / 1e6:.2f} MB, charts drawn {check.render_ms:.0f} ms after navigation "
           f"start, chromium run {check.wall_s:.2f} s")
     assert size < 10_000_000
-    assert check.console == [] and check.missing == [] and len(check.charts) == 6
+    assert check.console == [] and check.missing == [] and len(check.charts) == 7
     assert check.render_ms < 3000
