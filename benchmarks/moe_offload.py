@@ -88,11 +88,13 @@ def throughput_table(host_name: str, ctx: int = 1024) -> None:
         kv_gb = b * ctx * model.kv_bytes_per_token("bf16") / 1e9
         parts = {"PCIe (expert weights)": moe.stats["link_s"], "GPU compute/HBM": gpu, "CPU attention (DRAM)": attn}
         bound = max(parts, key=parts.get)
-        if (kv_gb * 1e9 + expert_bytes) > host.memory_bytes:
-            bound = f"host DRAM capacity ({(kv_gb * 1e9 + expert_bytes) / 1e9:.0f} GB > {host.memory_bytes / 1e9:.0f} GB)"
         step = max(parts.values())
+        tok_s = f"{b / step:>8.0f}"
+        if (kv_gb * 1e9 + expert_bytes) > host.memory_bytes:  # infeasible: no throughput to report
+            bound = f"does not fit: host DRAM ({(kv_gb * 1e9 + expert_bytes) / 1e9:.0f} GB > {host.memory_bytes / 1e9:.0f} GB)"
+            tok_s = f"{'-':>8}"
         print(f"{b:>6} {parts['PCIe (expert weights)']:>8.3f} {gpu:>8.3f} {attn:>10.3f} {kv_gb:>10.1f} {step:>8.3f} "
-              f"{b / step:>8.0f} {bound}")
+              f"{tok_s} {bound}")
 
 
 def main() -> None:
