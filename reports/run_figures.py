@@ -109,7 +109,12 @@ def kv_and_preemptions(steps: dict, requests: dict | None) -> go.Figure | None:
     fig.add_trace(go.Scatter(x=x, y=binned_max(t, usage, edges), name="KV usage (max)",
                              line={"color": COLORS[0], "dash": "dot"},
                              hovertemplate="%{x:.1f} s: %{y:.2f}%<extra></extra>"))
-    if requests is not None:
+    if "preemptions_total" in steps:  # running count at each step's end (exact times)
+        px, py = step_points(np.concatenate([[0.0], t + steps["duration_s"]]),
+                             np.concatenate([[0], steps["preemptions_total"]]))
+        fig.add_trace(go.Scatter(x=px, y=py, name="preemptions (cumulative)", line={"color": COLORS[1], "shape": "hv"},
+                                 hovertemplate="%{x:.1f} s: %{y} preemptions<extra></extra>"), secondary_y=True)
+    elif requests is not None:  # older result files: each request's count at its finish time
         fin = np.isfinite(requests["finish_s"])
         order = np.argsort(requests["finish_s"][fin], kind="stable")
         ft = requests["finish_s"][fin][order]
@@ -120,7 +125,9 @@ def kv_and_preemptions(steps: dict, requests: dict | None) -> go.Figure | None:
                                  hovertemplate="%{x:.1f} s: %{y} preemptions<extra></extra>"), secondary_y=True)
     fig.update_xaxes(title_text="simulated time (s)")
     fig.update_yaxes(title_text="KV cache blocks used (%)", range=[0, 101], secondary_y=False)
-    fixed = {} if _any_preemption(requests) else {"range": [0, 1], "dtick": 1}  # all zero: no 0.2 ticks
+    any_preemption = (bool(steps["preemptions_total"][-1] > 0) if "preemptions_total" in steps
+                      else _any_preemption(requests))
+    fixed = {} if any_preemption else {"range": [0, 1], "dtick": 1}  # all zero: no 0.2 ticks
     fig.update_yaxes(title_text="preemptions (count)", rangemode="tozero", secondary_y=True, showgrid=False,
                      **fixed)
     return _layout(fig, "KV cache usage and preemptions over time")

@@ -116,8 +116,9 @@ def run_sections(run: RunData) -> list[str]:
                                                      if req is not None else no_series)
     series = _figs([("fig-throughput", rf.throughput(steps, req)), ("fig-batch", rf.batch_size(steps, req))])
     kv = _figs([("fig-kv", rf.kv_and_preemptions(steps, req))])
-    kv_note = note("Preemptions have no time of their own in the result files: each request's "
-                   "preemption count is placed at the time that request finished.")
+    kv_note = "" if steps is None or "preemptions_total" in steps else note(
+        "Preemptions have no time of their own in these result files: each request's "
+        "preemption count is placed at the time that request finished.")
     roof = rf.roofline(steps, hw)
     roof_note = "" if roof is not None or steps is None else note(
         "The summary's hardware provenance has no peak_flops / memory_bandwidth_bytes_per_s: no roofline.")

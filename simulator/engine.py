@@ -58,7 +58,7 @@ class Replica:
                 shape.num_logits, sched.num_running,
                 blocks.num_used, blocks.num_blocks, cost.bound, cost.flops, cost.bytes,
                 cost.compute_s, cost.memory_s, cost.comm_s, cost.overhead_s + plan.extra_s, SOURCE_CODES[cost.source],
-                shape.decode_kv_read_sum, cost.evict_s,
+                shape.decode_kv_read_sum, cost.evict_s, rec.preemptions_total,
             ))
             sched.commit(plan, env.now)
             if self.on_step is not None:

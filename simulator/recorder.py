@@ -15,7 +15,7 @@ STEP_COLUMNS = (
     "replica", "start_s", "duration_s", "num_prefill_tokens", "num_decode", "decode_context_sum",
     "num_logits", "num_running",
     "kv_blocks_used", "kv_blocks_total", "bound", "flops", "bytes", "compute_s", "memory_s",
-    "comm_s", "overhead_s", "source", "decode_kv_read_sum", "evict_s",
+    "comm_s", "overhead_s", "source", "decode_kv_read_sum", "evict_s", "preemptions_total",
 )
 
 
@@ -31,6 +31,7 @@ class RunRecorder:
         self.replica = np.full(n, -1, dtype=np.int64)
         self.status = np.zeros(n, dtype=np.int8)
         self.fail_reason: dict[int, str] = {}
+        self.preemptions_total = 0  # running count, recorded with every step (its time)
         self.itl_s = array("d")
         self.itl_count = array("q")
         self._rows: list[tuple] = []  # recent steps, flushed to numpy blocks every FLUSH_ROWS
@@ -52,6 +53,10 @@ class RunRecorder:
         self.fail_reason[req] = reason
         if self.on_finish is not None:
             self.on_finish(req, time_s)
+
+    def preempt(self, req: int) -> None:
+        self.num_preemptions[req] += 1
+        self.preemptions_total += 1
 
     def itl(self, gap_s: float, count: int) -> None:
         """`count` tokens each arrived `gap_s` after their sequence's previous token."""

@@ -130,7 +130,7 @@ class SequencePool:
             self.blocks.free(victim.blocks + victim.sibling_blocks)
             victim.blocks, victim.sibling_blocks, victim.computed = [], [], 0
             self.waiting.appendleft(victim)
-            self.rec.num_preemptions[victim.req] += 1
+            self.rec.preempt(victim.req)
             return 0.0
         if member is None or member.order <= above_order:
             return None
@@ -138,7 +138,7 @@ class SequencePool:
         retained = dec.retained(member)
         dec.remove(member)
         self.blocks.free(member.blocks)
-        self.rec.num_preemptions[member.req] += 1
+        self.rec.preempt(member.req)
         if self.swap is not None and self.swap_free >= member.nblocks:
             self.swap_free -= member.nblocks
             self.swapped.append((member.req, ctx, remaining, member.nblocks, last_s, retained, member.budget))

@@ -85,3 +85,13 @@ def test_tp_must_divide_heads():
 def test_model_that_does_not_fit_names_bytes():
     with pytest.raises(ServesimError, match=r"needs 137\.\d+ GB of weights per GPU.*offers 23\.19 GB"):
         simulate(Scenario(model="llama-2-70b", hardware="l4", num_requests=5))
+
+
+def test_preemptions_recorded_with_their_step():
+    from engine_harness import run_replica
+
+    rec, _, _ = run_replica("sarathi", [(0.0, 3, 4), (0.0, 3, 4)], num_blocks=4, block_size=2,
+                            max_num_batched_tokens=8)
+    steps = rec.step_arrays()
+    # the preemption happens while planning step 3 (golden trace in test_engine_golden.py)
+    assert steps["preemptions_total"].tolist() == [0, 0, 1, 1, 1, 1]
