@@ -71,5 +71,5 @@ def _attention_work(op: str, s: dict[str, int], beta: float) -> tuple[float, flo
         return 4.0 * h * d * pairs, beta * b * (2 * hkv * d * (ctx + 2 * n) + 2 * n * h * d)
     if op == "attn_decode":  # one query per sequence over ctx cached tokens (ops.py)
         return 4.0 * h * d * b * ctx, beta * b * (2 * hkv * d * (ctx + 1) + 2 * h * d)
-    # kv_append: write one token's K and V per sequence into a cache of ctx tokens
-    return 0.0, beta * b * 2 * hkv * d * 2
+    # kv_append by concatenation (Hugging Face DynamicCache): K and V of ctx + 1 tokens read and written
+    return 0.0, beta * b * 2 * hkv * d * 2 * (ctx + 1)
