@@ -17,7 +17,7 @@ TABLE_NAME, METADATA_NAME = "table.csv", "metadata.json"
 
 # Per-rank shape columns; an op uses the ones that define its work, the rest stay 0.
 SHAPE_COLUMNS = ("num_tokens", "in_dim", "out_dim", "batch_size", "chunk_tokens", "context_tokens",
-                 "num_heads", "num_kv_heads", "head_dim", "num_experts", "num_bytes")
+                 "num_heads", "num_kv_heads", "head_dim", "num_experts", "num_bytes", "num_layers")
 TIME_COLUMNS = ("time_median_us", "time_p10_us", "time_p90_us", "time_mean_us", "time_std_us")
 EXTRA_COLUMNS = ("num_repeats", "power_mean_w", "sm_clock_mhz", "mem_clock_mhz", "temperature_c",
                  "memory_used_bytes", "energy_per_call_j")

@@ -15,6 +15,9 @@ import sys
 COMMANDS = {
     "simulate": ("simulator.cli_simulate", "simulate a serving scenario and print vLLM-style metrics"),
     "models": ("simulator.cli_catalog", "list the built-in models and devices"),
+    "profile": ("simulator.cli_profile", "measure per-kernel times on this machine (or import Vidur CSVs)"),
+    "fit": ("simulator.cli_fit", "fit per-op predictors on profile tables and report their error"),
+    "validate": ("simulator.cli_validate", "compare a real batched serving run with the simulator's prediction"),
 }
 
 

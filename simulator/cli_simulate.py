@@ -40,13 +40,19 @@ OPTIONS = {
     "--slo-ttft-ms": ("slo_ttft_ms", float, "TTFT SLO for request_goodput"),
     "--slo-tpot-ms": ("slo_tpot_ms", float, "TPOT SLO for request_goodput"),
     "--slo-e2el-ms": ("slo_e2el_ms", float, "end-to-end latency SLO for request_goodput"),
+    "--profile": ("profile", str, "measured profile (table dir, table.csv or fit .json); default: a shipped "
+                  "one for the device and dtype if any; 'none' = roofline"),
+    "--profile-mismatch-ok": ("profile_mismatch_ok", bool, "use a --profile measured on another device/dtype"),
 }
 
 
 def add_scenario_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", metavar="FILE.toml", help="scenario file; options below override it")
     for flag, (field, typ, help_text) in OPTIONS.items():
-        p.add_argument(flag, dest=field, type=typ, default=None, help=help_text)
+        if typ is bool:
+            p.add_argument(flag, dest=field, action="store_const", const=True, default=None, help=help_text)
+        else:
+            p.add_argument(flag, dest=field, type=typ, default=None, help=help_text)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

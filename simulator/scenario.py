@@ -61,6 +61,9 @@ class Scenario:
     eta_compute: float = 1.0
     eta_memory: float = 1.0
     step_overhead_ms: float = 0.0
+    # measured profile: a table dir, table.csv or fit .json; None = a shipped one for this device, "none" = roofline
+    profile: str | None = None
+    profile_mismatch_ok: bool = False
 
     def __post_init__(self) -> None:
         _at_least(self, 1, "tp", "replicas", "max_num_seqs", "chunk_size", "block_size", "num_requests")
