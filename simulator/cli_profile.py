@@ -67,6 +67,13 @@ def _bar(enabled: bool, total: int):
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except ImportError as exc:  # torch / transformers missing: name the extra to install
+        raise ServesimError(str(exc)) from None
+
+
+def _run(args: argparse.Namespace) -> int:
     from profiles.table import save_profile
 
     if args.import_vidur:
