@@ -51,6 +51,8 @@ def _search(f, b, t, log_fe, log_be, t0s) -> tuple[float, tuple[float, float, fl
     roof = np.maximum(tf, tb)
     log_t = np.log(t)
     for t0 in t0s:
+        if t0 == 0 and not np.all(roof > 0):  # ops with no device work (step_overhead) need t0 > 0
+            continue
         loss = np.abs(np.log(roof + t0) - log_t).mean(axis=-1)
         i, j = np.unravel_index(int(np.argmin(loss)), loss.shape)
         if loss[i, j] < best[0]:
