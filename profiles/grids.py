@@ -51,7 +51,7 @@ def kernel_grid(m: ModelDims, *, quick: bool, device_kind: str, max_tokens: int 
     heads = dict(num_heads=m.num_heads, num_kv_heads=m.num_kv_heads, head_dim=d)
     grid = []
     for t in tokens:
-        grid += [("attn_qkv", make_shape(num_tokens=t, in_dim=h, out_dim=qkv_out)),
+        grid += [("attn_qkv", make_shape(num_tokens=t, in_dim=h, out_dim=qkv_out, **heads)),
                  ("attn_out", make_shape(num_tokens=t, in_dim=m.num_heads * d, out_dim=h)),
                  ("rms_norm", make_shape(num_tokens=t, in_dim=h)),
                  ("residual_add", make_shape(num_tokens=t, in_dim=h)),

@@ -29,9 +29,13 @@ def _num_sets(set_bytes: float, cache_bytes: int, memory_cap_bytes: float) -> in
     return max(1, min(want, 64, max(fit, 1)))
 
 
+GEMM_LAYOUTS = ("fused", "split")
+
+
 def build_kernel(torch, op: str, s: dict[str, int], dtype: str, device: str, *, cache_bytes: int,
-                 memory_cap_bytes: float = 2e9) -> Callable[[int], object]:
-    """fn(i) runs `op` once on input set i mod n."""
+                 memory_cap_bytes: float = 2e9, gemm_layout: str = "fused") -> Callable[[int], object]:
+    """fn(i) runs `op` once on input set i mod n. gemm_layout "split" runs QKV as three GEMMs and
+    gate/up as two (Hugging Face modules); "fused" runs one each (vLLM's merged weights)."""
     F = torch.nn.functional
     dt = torch_dtype(torch, dtype)
     gen = torch.Generator(device="cpu").manual_seed(0)
@@ -41,7 +45,12 @@ def build_kernel(torch, op: str, s: dict[str, int], dtype: str, device: str, *, 
         x = x.pin_memory() if pin else x
         return x.to(dev) if dev != "cpu" else x
 
-    make, run = _recipe(torch, F, op, s, rand, dt, device)
+    if gemm_layout not in GEMM_LAYOUTS:
+        raise ValueError(f"gemm_layout must be one of {GEMM_LAYOUTS}, got {gemm_layout!r}")
+    if gemm_layout == "split" and op in ("attn_qkv", "mlp_up"):
+        make, run = _split_gemm(F, op, s, rand)
+    else:
+        make, run = _recipe(torch, F, op, s, rand, dt, device)
     probe = make()
     set_bytes = sum(t.numel() * t.element_size() for t in probe if hasattr(t, "numel"))
     sets = [probe] + [make() for _ in range(_num_sets(set_bytes, cache_bytes, memory_cap_bytes) - 1)]
@@ -80,6 +89,17 @@ def _recipe(torch, F, op, s, rand, dt, device):
     if op.startswith("copy_"):
         return _copy(torch, op, s, device)
     raise ValueError(f"no kernel for op {op!r}")
+
+
+def _split_gemm(F, op, s, rand):
+    t, i, o = s["num_tokens"], s["in_dim"], s["out_dim"]
+    if op == "attn_qkv":
+        d = s["head_dim"]
+        outs = (s["num_heads"] * d, s["num_kv_heads"] * d, s["num_kv_heads"] * d)
+    else:
+        outs = (o // 2, o - o // 2)
+    make = lambda: (rand(t, i),) + tuple(rand(n, i) / math.sqrt(i) for n in outs)
+    return make, (lambda x, *ws: [F.linear(x, w) for w in ws])
 
 
 def _rotary(torch, s, rand):

@@ -8,7 +8,6 @@ and a fake module with the same functions can be injected for tests. Without NVM
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 
@@ -100,7 +99,3 @@ def open_sampler(device_index: int = 0, *, nvml=None, interval_s: float = 0.01):
     except Exception as exc:  # noqa: BLE001 - pynvml raises NVMLError subclasses
         return None, f"NVML unavailable ({exc}): no power/clock data"
     return NvmlSampler(nvml, handle, interval_s=interval_s), None
-
-
-def sleep_for_tests(seconds: float) -> None:  # pragma: no cover - helper kept tiny
-    time.sleep(seconds)

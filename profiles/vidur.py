@@ -29,7 +29,8 @@ def _shape(op: str, c: dict, tokens: int, tp: int) -> dict[str, int]:
     heads_r, kv_r = heads // tp, max(kv // tp, 1)
     width = c["n_expanded_embd"] // tp
     if op == "attn_qkv":
-        return make_shape(num_tokens=tokens, in_dim=h, out_dim=(heads_r + 2 * kv_r) * d)
+        return make_shape(num_tokens=tokens, in_dim=h, out_dim=(heads_r + 2 * kv_r) * d, num_heads=heads_r,
+                          num_kv_heads=kv_r, head_dim=d)
     if op == "attn_out":
         return make_shape(num_tokens=tokens, in_dim=heads_r * d, out_dim=h)
     if op == "mlp_up":

@@ -16,6 +16,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default=None, help="fp32 (CPU default), bf16 (CUDA default), fp16")
     p.add_argument("--tp", type=int, default=1, help="profile per-rank shapes of this tensor-parallel degree")
     p.add_argument("--quick", action="store_true", help="small grid, few repeats (under a minute for tiny models)")
+    p.add_argument("--timing", choices=("quick", "full"), help="repeat plan (default: quick with --quick, else full)")
+    p.add_argument("--gemm-layout", choices=("fused", "split"), default="fused",
+                   help="fused: one QKV and one gate/up GEMM (vLLM); split: separate ones (Hugging Face)")
+    p.add_argument("--passes", type=int, default=1,
+                   help="time the grid this many times, keep each shape's fastest median (shared machines)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (fixed and recorded)")
     p.add_argument("--max-tokens", type=int, help="largest token count in the GEMM grid")
     p.add_argument("--engine-overhead", action="store_true",
@@ -36,24 +41,28 @@ def model_dims(model, tp: int):
 
 
 def profile_model(model, *, device: str, device_name: str, dtype: str, tp: int, quick: bool, threads: int,
-                  max_tokens: int | None, engine_overhead: bool, show_progress: bool):
+                  max_tokens: int | None, engine_overhead: bool, show_progress: bool, timing: str | None = None,
+                  gemm_layout: str = "fused", passes: int = 1):
     """(rows, metadata) of a measured profile of `model` (a ModelSpec)."""
     from profiles.grids import kernel_grid
     from profiles.profiler import run_profile
     from profiles.timers import FULL_PLAN, QUICK_PLAN
 
     grid = kernel_grid(model_dims(model, tp), quick=quick, device_kind=device, max_tokens=max_tokens)
-    bar = _bar(show_progress, len(grid))
-    plan = QUICK_PLAN if quick else FULL_PLAN
+    bar = _bar(show_progress, len(grid) * passes)
+    plan = QUICK_PLAN if (timing or ("quick" if quick else "full")) == "quick" else FULL_PLAN
     rows, meta = run_profile(grid, dtype=dtype, device=device, plan=plan, num_threads=threads,
+                             gemm_layout=gemm_layout, passes=passes,
                              progress=(lambda k, n, op: (bar.update(k - bar.n), bar.set_postfix_str(op))) if bar else None)
     if bar:
         bar.close()
     if engine_overhead:
         from profiles.hf_engine import measure_step_overhead
 
-        rows += measure_step_overhead(model.num_layers, dtype=dtype, device=device, plan=plan, threads=threads)
+        rows += measure_step_overhead(model.num_layers, dtype=dtype, device=device, plan=plan, threads=threads,
+                                      passes=passes)
     meta.update({"device": device_name, "model": model.name, "tp": tp, "grid": "quick" if quick else "full",
+                 "timing_plan": "quick" if plan is QUICK_PLAN else "full",
                  "engine_overhead": "hf transformers" if engine_overhead else None})
     return rows, meta
 
@@ -96,7 +105,8 @@ def _run(args: argparse.Namespace) -> int:
         raise ServesimError("--device cuda needs --device-name (the catalog name, e.g. h100-sxm)")
     rows, meta = profile_model(model, device=args.device, device_name=device_name, dtype=dtype, tp=args.tp,
                                quick=args.quick, threads=args.threads, max_tokens=args.max_tokens,
-                               engine_overhead=args.engine_overhead, show_progress=sys.stderr.isatty())
+                               engine_overhead=args.engine_overhead, show_progress=sys.stderr.isatty(),
+                               timing=args.timing, gemm_layout=args.gemm_layout, passes=args.passes)
     out = Path(args.out or Path("profiles/data") / device_name / f"{model.name}-{dtype}-tp{args.tp}")
     save_profile(rows, meta, out)
     print(f"profiled {len(rows)} shapes of {model.name} on {meta['device_name']} ({dtype}) -> {out}")

@@ -40,15 +40,12 @@ def _measured(run, *, prompt: int, output: int) -> dict:
     from simulator.metrics import summarise_requests
 
     n = len(run.first_token_s)
-    per_batch_steps = output - 1
     gaps = np.asarray(run.decode_step_s, dtype=float)
-    batch_of_step = np.repeat(np.arange(len(run.prefill_step_s)), per_batch_steps)
-    sizes = np.bincount(np.repeat(np.arange(len(run.prefill_step_s)),
-                                  np.diff(np.r_[0, np.flatnonzero(np.diff(run.first_token_s)) + 1, n])))
+    counts = np.repeat(np.asarray(run.batch_sizes, dtype=np.int64), output - 1)  # each gap: every sequence's token
     m = summarise_requests(arrival_s=np.zeros(n), first_token_s=np.asarray(run.first_token_s),
                            finish_s=np.asarray(run.finish_s), prompt_tokens=np.full(n, prompt),
                            output_tokens=np.full(n, output), ok=np.ones(n, bool), itl_s=gaps,
-                           itl_count=sizes[batch_of_step].astype(np.int64))
+                           itl_count=counts)
     m["mean_prefill_step_ms"] = float(np.mean(run.prefill_step_s) * 1e3)
     m["mean_decode_step_ms"] = float(np.mean(run.decode_step_s) * 1e3)
     return m
@@ -111,6 +108,7 @@ def _run(args: argparse.Namespace) -> int:
         device_name = device_name or _cuda_device_name(torch)
         prof_rows, meta = profile_model(spec, device=args.device, device_name=device_name, dtype=dtype, tp=1,
                                         quick=True, threads=args.threads, max_tokens=None, engine_overhead=True,
+                                        gemm_layout="split", passes=2,
                                         show_progress=not args.json and sys.stderr.isatty())
         out = Path("out") / "validate-profile"
         save_profile(prof_rows, meta, out)

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from profiles.fit import SOURCE_FIT, SOURCE_PROFILE, SOURCE_ROOFLINE, TRUST, FittedProfile
+from profiles.fit import SOURCE_PROFILE, SOURCE_ROOFLINE, TRUST, FittedProfile
 from profiles.table import make_shape
 from simulator.batch_shape import BatchShape
-from simulator.cost_model import BOUND_COMPUTE, BOUND_MEMORY, RooflineCostModel, StepCost
+from simulator.cost_model import RooflineCostModel, StepCost
 from simulator.ops import attention_ops, kv_heads_per_rank, logits_op, token_ops
 
 MAX_LISTED_SHAPES = 50
@@ -58,7 +58,7 @@ class ProfiledCostModel:
         width = m.intermediate_size // tp
         dense = m.num_dense_layers
         if name == "attn_qkv":
-            return self._kernel("attn_qkv", nl, num_tokens=t, in_dim=h, out_dim=q_out + 2 * kv_out)
+            return self._kernel("attn_qkv", nl, num_tokens=t, in_dim=h, out_dim=q_out + 2 * kv_out, **self._heads)
         if name == "attn_out":
             return self._kernel("attn_out", nl, num_tokens=t, in_dim=q_out, out_dim=h)
         if name == "mlp_up":
@@ -154,7 +154,7 @@ class ProfiledCostModel:
         shapes = [{"op": k[0], **dict(k[1:]), "lookups": n} for k, n in self.extrapolated.most_common(MAX_LISTED_SHAPES)]
         return {
             "kind": "profiled",
-            "source": "profile",
+            "source": f"profile {self.profile_name}",
             "profile": self.profile_name,
             "profile_device": self.fit.device,
             "profile_dtype": self.dtype,
@@ -166,9 +166,13 @@ class ProfiledCostModel:
             "num_extrapolated_shapes": len(self.extrapolated),
             "extrapolated_shapes": shapes,
             "roofline_fallback": self.fallback.describe(),
-            "known_error": self.fit.provenance.get("test_error", "see `servesim fit --test`"),
+            "known_error": self._known_error(),
+            "fit_test_error": self.fit.provenance.get("test_error"),
         }
 
-
-# imported for callers that want the names without importing profiles
-__all__ = ["ProfiledCostModel", "SOURCE_FIT", "SOURCE_PROFILE", "SOURCE_ROOFLINE", "BOUND_COMPUTE", "BOUND_MEMORY"]
+    def _known_error(self) -> str:
+        err = self.fit.provenance.get("test_error")
+        lookups = ", ".join(f"{n} {src}" for src, n in sorted(self.sources.items()))
+        head = (f"fit test error median {err['overall']['median_ape_pct']:.1f}% / p90 {err['overall']['p90_ape_pct']:.1f}%"
+                if err else "fit error: see `servesim fit --test`")
+        return f"{head}; op lookups: {lookups}; {len(self.extrapolated)} shapes extrapolated"

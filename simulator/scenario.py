@@ -84,6 +84,8 @@ class Scenario:
             _bad(self, "swap_space_gib", ">= 0")
         if not (0 < self.eta_compute <= 1) or not (0 < self.eta_memory <= 1):
             _bad(self, "eta_compute" if not 0 < self.eta_compute <= 1 else "eta_memory", "in (0, 1]")
+        if not isinstance(self.profile_mismatch_ok, bool):
+            _bad(self, "profile_mismatch_ok", "true or false")
         if self.step_overhead_ms < 0:
             _bad(self, "step_overhead_ms", ">= 0")
         for name in ("slo_ttft_ms", "slo_tpot_ms", "slo_e2el_ms"):

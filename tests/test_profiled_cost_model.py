@@ -21,7 +21,7 @@ def constant_rows(tokens=(1, 64), decode=((1, 4), (64, 128)), prefill=((16, 64),
     heads = dict(num_heads=12, num_kv_heads=4, head_dim=64)
     per_call = {"attn_qkv": 10, "attn_out": 20, "mlp_up": 30, "mlp_down": 40, "rms_norm": 1, "residual_add": 2,
                 "rotary": 3, "activation": 4, "lm_head": 100, "sampling": 7}
-    dims = {"attn_qkv": dict(in_dim=768, out_dim=(12 + 8) * 64), "attn_out": dict(in_dim=768, out_dim=768),
+    dims = {"attn_qkv": dict(in_dim=768, out_dim=(12 + 8) * 64, **heads), "attn_out": dict(in_dim=768, out_dim=768),
             "mlp_up": dict(in_dim=768, out_dim=4096), "mlp_down": dict(in_dim=2048, out_dim=768),
             "rms_norm": dict(in_dim=768), "residual_add": dict(in_dim=768), "rotary": heads,
             "activation": dict(out_dim=2048), "lm_head": dict(in_dim=768, out_dim=8192), "sampling": dict(out_dim=8192)}

@@ -119,3 +119,32 @@ def test_validate_quick_runs_with_shipped_profile(capsys):
         for key in ("mean_ttft_ms", "mean_tpot_ms", "output_throughput"):
             assert r["measured"][key] > 0 and r["predicted"][key] > 0
         assert set(r["step_sources"]) <= {"profile", "fit", "roofline"}
+
+
+def test_split_gemm_layout_matches_fused_math():
+    from profiles.kernels import build_kernel
+
+    s = make_shape(num_tokens=3, in_dim=8, out_dim=(4 + 2 * 2) * 2, num_heads=4, num_kv_heads=2, head_dim=2)
+    outs = build_kernel(torch, "attn_qkv", s, "fp32", "cpu", cache_bytes=0, gemm_layout="split")(0)
+    assert [tuple(o.shape) for o in outs] == [(3, 8), (3, 4), (3, 4)]
+    up = build_kernel(torch, "mlp_up", make_shape(num_tokens=3, in_dim=8, out_dim=10), "fp32", "cpu",
+                      cache_bytes=0, gemm_layout="split")(0)
+    assert [tuple(o.shape) for o in up] == [(3, 5), (3, 5)]
+    with pytest.raises(ValueError, match="gemm_layout"):
+        build_kernel(torch, "mlp_up", make_shape(num_tokens=1, in_dim=2, out_dim=2), "fp32", "cpu",
+                     cache_bytes=0, gemm_layout="zigzag")
+
+
+def test_passes_keep_each_shapes_fastest_median(monkeypatch):
+    import profiles.profiler as prof
+    from profiles.table import ProfileRow
+
+    medians = iter([5.0, 9.0, 4.0, 12.0, 6.0, 8.0])  # pass 1: a=5, b=9; pass 2: a=4, b=12; pass 3: a=6, b=8
+
+    def fake(torch_, op, shape, *rest):
+        return ProfileRow(op=op, dtype="fp32", shape=shape, time_median_us=next(medians))
+
+    monkeypatch.setattr(prof, "_time_one", fake)
+    grid = [("a", make_shape(num_tokens=1)), ("b", make_shape(num_tokens=2))]
+    rows, meta = prof.run_profile(grid, dtype="fp32", device="cpu", plan=FAST, num_threads=1, passes=3)
+    assert [r.time_median_us for r in rows] == [4.0, 8.0] and meta["passes"] == 3
