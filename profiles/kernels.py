@@ -5,8 +5,8 @@ via F.linear (QKV, O, gate/up, down, lm_head, router, MoE expert, CPU GEMM), RMS
 LlamaRMSNorm, rotary as apply_rotary_pos_emb, SiLU-and-mul, residual add, greedy sampling,
 SDPA attention (prefill: causal chunk after `context` cached tokens; decode: one query per
 sequence), KV append by concatenation (Hugging Face DynamicCache), host<->device copies. Inputs
-are random (never zeros) and come in several sets used in rotation, so that the sets together
-exceed the last-level cache and repeats read memory, as a real forward pass over many layers does.
+are random (never zeros) and come in several sets used in rotation; for ops reading weights or the
+KV cache the sets exceed the last-level cache, so repeats read memory as a forward pass over many layers does.
 """
 from __future__ import annotations
 
@@ -22,11 +22,21 @@ def torch_dtype(torch, dtype: str):
     return getattr(torch, TORCH_DTYPES[dtype])
 
 
-def _num_sets(set_bytes: float, cache_bytes: int, memory_cap_bytes: float) -> int:
-    """Enough input sets to cover twice the cache, at most 64 and within the memory cap."""
+# Ops that read state a forward pass left cold (weights, KV cache): enough input sets to cover
+# twice the last-level cache. Other ops read activations the previous op just wrote (cache-warm),
+# so a few sets suffice.
+COLD_OPS = ("attn_qkv", "attn_out", "mlp_up", "mlp_down", "lm_head", "moe_router", "moe_expert", "cpu_gemm",
+            "attn_prefill", "attn_decode", "kv_append", "embedding")
+
+
+def _num_sets(set_bytes: float, cache_bytes: int, memory_cap_bytes: float, cold: bool) -> int:
+    """Input sets to rotate through: cold ops cover twice the cache (at most 1024 sets), within
+    the memory cap; warm ops use 8."""
+    if not cold:
+        return 8
     want = math.ceil(2 * cache_bytes / max(set_bytes, 1.0)) + 1
     fit = int(memory_cap_bytes // max(set_bytes, 1.0))
-    return max(1, min(want, 64, max(fit, 1)))
+    return max(1, min(want, 1024, max(fit, 1)))
 
 
 GEMM_LAYOUTS = ("fused", "split")
@@ -53,7 +63,8 @@ def build_kernel(torch, op: str, s: dict[str, int], dtype: str, device: str, *, 
         make, run = _recipe(torch, F, op, s, rand, dt, device)
     probe = make()
     set_bytes = sum(t.numel() * t.element_size() for t in probe if hasattr(t, "numel"))
-    sets = [probe] + [make() for _ in range(_num_sets(set_bytes, cache_bytes, memory_cap_bytes) - 1)]
+    count = _num_sets(set_bytes, cache_bytes, memory_cap_bytes, op in COLD_OPS)
+    sets = [probe] + [make() for _ in range(count - 1)]
     n = len(sets)
     return lambda i: run(*sets[i % n])
 
@@ -111,7 +122,9 @@ def _rotary(torch, s, rand):
     def apply(q, k, cos, sin):
         return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
 
-    return (lambda: (rand(1, h, t, d), rand(1, hkv, t, d), rand(1, 1, t, d), rand(1, 1, t, d))), apply
+    # q and k as the projections leave them: (1, t, heads, d) viewed as (1, heads, t, d), not contiguous
+    return (lambda: (rand(1, t, h, d).transpose(1, 2), rand(1, t, hkv, d).transpose(1, 2), rand(1, 1, t, d),
+                     rand(1, 1, t, d))), apply
 
 
 def _attention(torch, F, op, s, rand):

@@ -66,8 +66,8 @@ def run_profile(grid: list, *, dtype: str, device: str, plan: TimingPlan, num_th
     """Time each (op, shape) of `grid`; returns rows and the run's metadata (without device name).
 
     With passes > 1 the whole grid is timed that many times, spread over time, and each shape
-    keeps its pass with the lowest median: a shape measured while another process held the CPU
-    (shared machines) is then replaced by an undisturbed measurement."""
+    keeps its pass with the median median (the lower middle one for an even count): one pass
+    measured while another process held the CPU (shared machines) is then outvoted."""
     if passes < 1:
         raise ValueError(f"passes must be >= 1, got {passes!r}")
     torch = import_torch()
@@ -77,7 +77,7 @@ def run_profile(grid: list, *, dtype: str, device: str, plan: TimingPlan, num_th
     sampler, nvml_reason = open_sampler() if device == "cuda" else (None, "no GPU: NVML not used")
     not_recorded = [] if sampler else [f"power, clocks, temperature, energy: {nvml_reason}"]
     cache = last_level_cache_bytes(torch, device)
-    rows = []
+    measured: list[list[ProfileRow]] = [[] for _ in grid]
     if sampler:
         sampler.start()
     try:
@@ -86,16 +86,14 @@ def run_profile(grid: list, *, dtype: str, device: str, plan: TimingPlan, num_th
                 op, shape = grid[k % len(grid)]
                 if progress:
                     progress(k, len(grid) * passes, op)
-                row = _time_one(torch, op, shape, dtype, device, plan, cache, sampler, gemm_layout)
-                if k < len(grid):
-                    rows.append(row)
-                elif row.time_median_us < rows[k % len(grid)].time_median_us:
-                    rows[k % len(grid)] = row
+                measured[k % len(grid)].append(
+                    _time_one(torch, op, shape, dtype, device, plan, cache, sampler, gemm_layout))
     finally:
         if sampler:
             sampler.stop()
     if progress:
         progress(len(grid) * passes, len(grid) * passes, "done")
+    rows = [sorted(rs, key=lambda r: r.time_median_us)[(len(rs) - 1) // 2] for rs in measured]
     meta = _metadata(torch, device, dtype, plan, cache, sampler, not_recorded)
     meta.update(gemm_layout=gemm_layout, passes=passes)
     return rows, meta

@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gemm-layout", choices=("fused", "split"), default="fused",
                    help="fused: one QKV and one gate/up GEMM (vLLM); split: separate ones (Hugging Face)")
     p.add_argument("--passes", type=int, default=1,
-                   help="time the grid this many times, keep each shape's fastest median (shared machines)")
+                   help="time the grid this many times, keep each shape's middle median (shared machines)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (fixed and recorded)")
     p.add_argument("--max-tokens", type=int, help="largest token count in the GEMM grid")
     p.add_argument("--engine-overhead", action="store_true",

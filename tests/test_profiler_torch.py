@@ -109,13 +109,13 @@ def test_validate_quick_runs_with_shipped_profile(capsys):
 
     from simulator.cli import main
 
-    args = ["validate", "--quick", "--batch-sizes", "1,2", "--batches", "1", "--prompt-tokens", "16",
+    args = ["validate", "--quick", "--runs", "1", "--batch-sizes", "1,2", "--batches", "1", "--prompt-tokens", "16",
             "--output-tokens", "4", "--json"]
     assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["profile"].startswith("shipped: profiles/data/cpu/")
-    assert [r["batch_size"] for r in report["runs"]] == [1, 2]
-    for r in report["runs"]:
+    assert [r["batch_size"] for r in report["results"]] == [1, 2]
+    for r in report["results"]:
         for key in ("mean_ttft_ms", "mean_tpot_ms", "output_throughput"):
             assert r["measured"][key] > 0 and r["predicted"][key] > 0
         assert set(r["step_sources"]) <= {"profile", "fit", "roofline"}
@@ -135,7 +135,7 @@ def test_split_gemm_layout_matches_fused_math():
                      cache_bytes=0, gemm_layout="zigzag")
 
 
-def test_passes_keep_each_shapes_fastest_median(monkeypatch):
+def test_passes_keep_each_shapes_middle_median(monkeypatch):
     import profiles.profiler as prof
     from profiles.table import ProfileRow
 
@@ -147,4 +147,4 @@ def test_passes_keep_each_shapes_fastest_median(monkeypatch):
     monkeypatch.setattr(prof, "_time_one", fake)
     grid = [("a", make_shape(num_tokens=1)), ("b", make_shape(num_tokens=2))]
     rows, meta = prof.run_profile(grid, dtype="fp32", device="cpu", plan=FAST, num_threads=1, passes=3)
-    assert [r.time_median_us for r in rows] == [4.0, 8.0] and meta["passes"] == 3
+    assert [r.time_median_us for r in rows] == [5.0, 9.0] and meta["passes"] == 3
