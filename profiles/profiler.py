@@ -119,7 +119,8 @@ def _metadata(torch, device, dtype, plan, cache, sampler, not_recorded) -> dict:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+        "command": " ".join(["servesim" if Path(sys.argv[0]).name in ("cli.py", "servesim") else sys.argv[0]]
+                            + sys.argv[1:]),
         "git_revision": git_revision(),
         "timing": {"warmup": plan.warmup, "min_repeats": plan.min_repeats, "max_repeats": plan.max_repeats,
                    "budget_s": plan.budget_s, "rotating_sets_cover_bytes": 2 * cache},
