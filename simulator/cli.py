@@ -21,6 +21,9 @@ COMMANDS = {
     "compare": ("simulator.cli_compare", "what-if: a base scenario vs the cross product of --vary changes"),
     "plan": ("simulator.cli_plan", "capacity planning: cheapest configurations meeting SLOs at a target rate"),
     "roofline": ("simulator.cli_roofline", "ridge point, critical batch and memory-bound context of a model/device"),
+    "profile": ("simulator.cli_profile", "measure per-kernel times on this machine (or import Vidur CSVs)"),
+    "fit": ("simulator.cli_fit", "fit per-op predictors on profile tables and report their error"),
+    "validate": ("simulator.cli_validate", "compare a real batched serving run with the simulator's prediction"),
 }
 
 

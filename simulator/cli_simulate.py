@@ -69,6 +69,9 @@ OPTIONS = {
     "--acceptance-histogram": ("acceptance_histogram", str, "file of accepted-length counts (JSON list or CSV)"),
     "--spec-advance": ("spec_advance", str, "ragged (per sequence) or min (batch advances by its minimum)"),
     "--spec-realign-overhead": ("spec_realign_overhead", float, "padded-batch realignment, fraction of iteration time"),
+    "--profile": ("profile", str, "measured profile (table dir, table.csv or fit .json); default: a shipped "
+                  "one for the device and dtype if any; 'none' = roofline"),
+    "--profile-mismatch-ok": ("profile_mismatch_ok", bool, "use a --profile measured on another device/dtype"),
 }
 
 
@@ -78,7 +81,10 @@ def add_scenario_arguments(p: argparse.ArgumentParser, exclude: tuple[str, ...] 
     for flag, (field, typ, help_text) in OPTIONS.items():
         if flag in exclude:
             continue
-        p.add_argument(flag, dest=field, type=typ, default=None, help=help_text)
+        if typ is bool:
+            p.add_argument(flag, dest=field, action="store_const", const=True, default=None, help=help_text)
+        else:
+            p.add_argument(flag, dest=field, type=typ, default=None, help=help_text)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -103,7 +103,17 @@ def _prompts(s: Scenario, rng: np.random.Generator) -> RequestArrays:
 def build_cost_model(s: Scenario, model: ModelSpec, device: DeviceSpec, token_op_builder=token_ops) -> CostModel:
     params = RooflineParams(eta_compute=s.eta_compute, eta_memory=s.eta_memory,
                             step_overhead_s=s.step_overhead_ms / 1e3)
-    return RooflineCostModel(model, device, dtype=s.dtype, tp=s.tp, params=params, token_op_builder=token_op_builder)
+    roofline = RooflineCostModel(model, device, dtype=s.dtype, tp=s.tp, params=params,
+                                 token_op_builder=token_op_builder)
+    from simulator.profile_choice import choose_profile
+
+    chosen = choose_profile(profile=s.profile, hardware=device.name, model=model.name, dtype=s.dtype,
+                            mismatch_ok=s.profile_mismatch_ok)
+    if chosen is None:
+        return roofline
+    from simulator.profiled_cost_model import ProfiledCostModel
+
+    return ProfiledCostModel(roofline, chosen.fit, profile_name=chosen.name)
 
 
 def check_parallelism(s: Scenario, model: ModelSpec) -> None:

@@ -102,6 +102,9 @@ class Scenario:
     acceptance_histogram: str | None = None  # file of accepted-length counts (overrides the rates)
     spec_advance: str = "ragged"  # ragged: per-sequence accepted counts; min: the batch's minimum
     spec_realign_overhead: float = 0.0  # padded-batch realignment, fraction of iteration time
+    # measured profile: a table dir, table.csv or fit .json; None = a shipped one for this device, "none" = roofline
+    profile: str | None = None
+    profile_mismatch_ok: bool = False
 
     def __post_init__(self) -> None:
         _at_least(self, 1, "tp", "replicas", "max_num_seqs", "chunk_size", "block_size", "num_requests",
@@ -130,6 +133,8 @@ class Scenario:
             _bad(self, "swap_space_gib", ">= 0")
         if not (0 < self.eta_compute <= 1) or not (0 < self.eta_memory <= 1):
             _bad(self, "eta_compute" if not 0 < self.eta_compute <= 1 else "eta_memory", "in (0, 1]")
+        if not isinstance(self.profile_mismatch_ok, bool):
+            _bad(self, "profile_mismatch_ok", "true or false")
         if self.step_overhead_ms < 0:
             _bad(self, "step_overhead_ms", ">= 0")
         if self.price_usd_per_hour is not None and not (0 <= self.price_usd_per_hour < math.inf):

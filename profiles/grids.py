@@ -1,0 +1,82 @@
+"""Which shapes to profile for a model: per-op grids chosen from the model's dimensions.
+
+Owns ModelDims (the few config numbers the kernels need, per tensor-parallel rank; built by the
+CLI from a ModelSpec, since profiles/ cannot import simulator/) and the quick/full grids: GEMMs
+and elementwise ops over a token-count grid, prefill attention over (chunk, context), decode
+attention and KV append over (batch, context), MoE experts over tokens per expert, host<->device
+copies over sizes (CUDA only) and CPU GEMMs over small token counts. No torch here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from profiles.table import make_shape
+
+QUICK_TOKENS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+FULL_TOKENS = (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
+               3072, 4096, 6144, 8192)
+QUICK_DECODE = ((1, 2, 4, 8, 16), (16, 64, 128, 256, 512))
+FULL_DECODE = ((1, 2, 4, 8, 16, 32, 64, 128, 256), (16, 128, 512, 1024, 2048, 4096, 8192))
+QUICK_PREFILL = ((16, 32, 64, 128, 256), (0, 256))
+FULL_PREFILL = ((16, 32, 64, 128, 256, 512, 1024, 2048, 4096), (0, 512, 2048, 8192))
+COPY_BYTES = tuple(2**k for k in range(12, 31, 2))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelDims:
+    """Per-rank dimensions of one decoder layer (tp already applied)."""
+
+    name: str
+    hidden_size: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    intermediate_size: int  # dense MLP width per rank (0 if none)
+    vocab_size: int  # per rank
+    gated_mlp: bool = True
+    num_experts: int = 0
+    moe_intermediate_size: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("hidden_size", "num_heads", "num_kv_heads", "head_dim", "vocab_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ModelDims.{name} must be >= 1, got {getattr(self, name)!r}")
+
+
+def kernel_grid(m: ModelDims, *, quick: bool, device_kind: str, max_tokens: int | None = None) -> list:
+    """[(op, shape)] in profiling order."""
+    tokens = [t for t in (QUICK_TOKENS if quick else FULL_TOKENS) if max_tokens is None or t <= max_tokens]
+    h, d = m.hidden_size, m.head_dim
+    qkv_out = (m.num_heads + 2 * m.num_kv_heads) * d
+    heads = dict(num_heads=m.num_heads, num_kv_heads=m.num_kv_heads, head_dim=d)
+    grid = []
+    for t in tokens:
+        grid += [("attn_qkv", make_shape(num_tokens=t, in_dim=h, out_dim=qkv_out, **heads)),
+                 ("attn_out", make_shape(num_tokens=t, in_dim=m.num_heads * d, out_dim=h)),
+                 ("rms_norm", make_shape(num_tokens=t, in_dim=h)),
+                 ("residual_add", make_shape(num_tokens=t, in_dim=h)),
+                 ("rotary", make_shape(num_tokens=t, **heads)),
+                 ("embedding", make_shape(num_tokens=t, in_dim=h, out_dim=m.vocab_size)),
+                 ("lm_head", make_shape(num_tokens=t, in_dim=h, out_dim=m.vocab_size)),
+                 ("sampling", make_shape(num_tokens=t, out_dim=m.vocab_size))]
+        if m.intermediate_size:
+            w = m.intermediate_size
+            grid += [("mlp_up", make_shape(num_tokens=t, in_dim=h, out_dim=2 * w if m.gated_mlp else w)),
+                     ("activation", make_shape(num_tokens=t, out_dim=w)),
+                     ("mlp_down", make_shape(num_tokens=t, in_dim=w, out_dim=h))]
+        if m.num_experts:
+            grid += [("moe_router", make_shape(num_tokens=t, in_dim=h, out_dim=m.num_experts)),
+                     ("moe_expert", make_shape(num_tokens=t, in_dim=h, out_dim=m.moe_intermediate_size))]
+    chunks, prefill_ctx = QUICK_PREFILL if quick else FULL_PREFILL
+    grid += [("attn_prefill", make_shape(batch_size=1, chunk_tokens=n, context_tokens=c, **heads))
+             for n in chunks for c in prefill_ctx]
+    batches, ctxs = QUICK_DECODE if quick else FULL_DECODE
+    for op in ("attn_decode", "kv_append"):
+        grid += [(op, make_shape(batch_size=b, context_tokens=c, **heads)) for b in batches for c in ctxs]
+    if device_kind == "cuda":
+        sizes = COPY_BYTES[:6] if quick else COPY_BYTES
+        grid += [(op, make_shape(num_bytes=n)) for op in ("copy_h2d_pinned", "copy_h2d_pageable",
+                                                          "copy_d2h_pinned", "copy_d2h_pageable") for n in sizes]
+        width = m.moe_intermediate_size or m.intermediate_size
+        grid += [("cpu_gemm", make_shape(num_tokens=t, in_dim=h, out_dim=width)) for t in (1, 2, 4, 8, 16, 32)]
+    return grid

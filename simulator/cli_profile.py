@@ -1,0 +1,115 @@
+"""`servesim profile`: measure a model's kernels on this machine into a profile table, or import
+Vidur compute CSVs into the same format. torch is imported only inside run()."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from simulator.errors import ServesimError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="catalog name or config.json path (its layer shapes are profiled)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run the kernels")
+    p.add_argument("--device-name", help="catalog device the table is for (default: cpu, or asked for on cuda)")
+    p.add_argument("--dtype", default=None, help="fp32 (CPU default), bf16 (CUDA default), fp16")
+    p.add_argument("--tp", type=int, default=1, help="profile per-rank shapes of this tensor-parallel degree")
+    p.add_argument("--quick", action="store_true", help="small grid, few repeats (under a minute for tiny models)")
+    p.add_argument("--timing", choices=("quick", "full"), help="repeat plan (default: quick with --quick, else full)")
+    p.add_argument("--gemm-layout", choices=("fused", "split"), default="fused",
+                   help="fused: one QKV and one gate/up GEMM (vLLM); split: separate ones (Hugging Face)")
+    p.add_argument("--passes", type=int, default=1,
+                   help="time the grid this many times, keep each shape's middle median (shared machines)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (fixed and recorded)")
+    p.add_argument("--max-tokens", type=int, help="largest token count in the GEMM grid")
+    p.add_argument("--engine-overhead", action="store_true",
+                   help="also measure the Hugging Face engine's per-step host overhead (needs transformers)")
+    p.add_argument("--import-vidur", metavar="CSV", help="convert a Vidur compute CSV instead of measuring")
+    p.add_argument("--out", metavar="DIR", help="output directory (default profiles/data/<device>/<model>)")
+
+
+def model_dims(model, tp: int):
+    from profiles.grids import ModelDims
+    from simulator.ops import kv_heads_per_rank
+
+    return ModelDims(name=model.name, hidden_size=model.hidden_size, num_heads=model.num_heads // tp,
+                     num_kv_heads=kv_heads_per_rank(model, tp), head_dim=model.head_dim,
+                     intermediate_size=model.intermediate_size // tp, vocab_size=model.vocab_size // tp,
+                     gated_mlp=model.gated_mlp, num_experts=model.num_experts,
+                     moe_intermediate_size=model.moe_intermediate_size // tp)
+
+
+def profile_model(model, *, device: str, device_name: str, dtype: str, tp: int, quick: bool, threads: int,
+                  max_tokens: int | None, engine_overhead: bool, show_progress: bool, timing: str | None = None,
+                  gemm_layout: str = "fused", passes: int = 1):
+    """(rows, metadata) of a measured profile of `model` (a ModelSpec)."""
+    from profiles.grids import kernel_grid
+    from profiles.profiler import run_profile
+    from profiles.timers import FULL_PLAN, QUICK_PLAN
+
+    grid = kernel_grid(model_dims(model, tp), quick=quick, device_kind=device, max_tokens=max_tokens)
+    bar = _bar(show_progress, len(grid) * passes)
+    plan = QUICK_PLAN if (timing or ("quick" if quick else "full")) == "quick" else FULL_PLAN
+    rows, meta = run_profile(grid, dtype=dtype, device=device, plan=plan, num_threads=threads,
+                             gemm_layout=gemm_layout, passes=passes,
+                             progress=(lambda k, n, op: (bar.update(k - bar.n), bar.set_postfix_str(op))) if bar else None)
+    if bar:
+        bar.close()
+    if engine_overhead:
+        from profiles.hf_engine import measure_step_overhead
+
+        rows += measure_step_overhead(model.num_layers, dtype=dtype, device=device, plan=plan, threads=threads,
+                                      passes=passes)
+    meta.update({"device": device_name, "model": model.name, "tp": tp, "grid": "quick" if quick else "full",
+                 "timing_plan": "quick" if plan is QUICK_PLAN else "full",
+                 "engine_overhead": "hf transformers" if engine_overhead else None})
+    return rows, meta
+
+
+def _bar(enabled: bool, total: int):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="shape", desc="profiling", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except ImportError as exc:  # torch / transformers missing: name the extra to install
+        raise ServesimError(str(exc)) from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from profiles.table import save_profile
+
+    if args.import_vidur:
+        from profiles.vidur import import_vidur_csv, vidur_metadata
+
+        name = args.device_name or "a100-80gb"
+        rows = import_vidur_csv(args.import_vidur)
+        out = Path(args.out or f"vidur-{Path(args.import_vidur).parent.name.lower()}")
+        save_profile(rows, vidur_metadata(args.import_vidur, device=name), out)
+        print(f"imported {len(rows)} rows from {args.import_vidur} -> {out}")
+        return 0
+    if not args.model:
+        raise ServesimError("--model is required (or --import-vidur CSV)")
+    from simulator.model_spec import load_model
+
+    model = load_model(args.model)
+    dtype = args.dtype or ("fp32" if args.device == "cpu" else "bf16")
+    device_name = args.device_name or ("cpu" if args.device == "cpu" else None)
+    if device_name is None:
+        raise ServesimError("--device cuda needs --device-name (the catalog name, e.g. h100-sxm)")
+    rows, meta = profile_model(model, device=args.device, device_name=device_name, dtype=dtype, tp=args.tp,
+                               quick=args.quick, threads=args.threads, max_tokens=args.max_tokens,
+                               engine_overhead=args.engine_overhead, show_progress=sys.stderr.isatty(),
+                               timing=args.timing, gemm_layout=args.gemm_layout, passes=args.passes)
+    out = Path(args.out or Path("profiles/data") / device_name / f"{model.name}-{dtype}-tp{args.tp}")
+    save_profile(rows, meta, out)
+    print(f"profiled {len(rows)} shapes of {model.name} on {meta['device_name']} ({dtype}) -> {out}")
+    for item in meta["not_recorded"]:
+        print(f"not recorded: {item}")
+    return 0
