@@ -21,6 +21,7 @@ from simulator.cost_model import RooflineCostModel, StepCost
 from simulator.ops import attention_ops, kv_heads_per_rank, logits_op
 
 MAX_LISTED_SHAPES = 50
+_SOURCE_OF_TRUST = {v: k for k, v in TRUST.items()}
 
 
 class ProfiledCostModel:
@@ -35,6 +36,7 @@ class ProfiledCostModel:
         self.sources: Counter = Counter()
         self._token_cache: dict[int, tuple] = {}
         self._logit_cache: dict[int, tuple] = {}
+        self._attention_profiled = bool({"attn_prefill", "attn_decode"} & set(fit.ops))
 
     # ---- kernel lookups -------------------------------------------------------------------
     def _kernel(self, op: str, calls: float, **dims: int) -> tuple[float, str] | None:
@@ -141,10 +143,22 @@ class ProfiledCostModel:
                 t = shape.num_logits
                 hit = self._logit_cache[t] = self._price(logits_op(m, t, beta, tp), lambda n: self._logit_op(n, t))
             parts.append(hit)
-        parts.append(self._price(attention_ops(m, shape, beta, tp), lambda n: self._attention_op(n, shape)))
+        if self._attention_profiled:
+            parts.append(self._price(attention_ops(m, shape, beta, tp), lambda n: self._attention_op(n, shape)))
+        elif shape.prefill_chunks or shape.num_decode:  # no attention kernels in the profile: roofline
+            c, m_, f, b = self.fallback._attention(shape)
+            parts.append((c, m_, 0.0, f, b, TRUST[SOURCE_ROOFLINE]))
+            self.sources[SOURCE_ROOFLINE] += 1
         overhead_s, overhead_trust = self._overhead(shape)
-        compute_s, memory_s, comm_s, flops, nbytes = (sum(p[i] for p in parts) for i in range(5))
-        trust = min([p[5] for p in parts] + [overhead_trust])
+        compute_s = memory_s = comm_s = flops = nbytes = 0.0
+        trust = overhead_trust
+        for c, m_, x, f, b, tr in parts:
+            compute_s += c
+            memory_s += m_
+            comm_s += x
+            flops += f
+            nbytes += b
+            trust = tr if tr < trust else trust
         evict_s = 0.0
         if shape.kv_work is not None:  # KV-policy bookkeeping: the fallback's eviction ops
             evict_s, f, b = self.fallback._eviction(shape.kv_work)
@@ -153,7 +167,7 @@ class ProfiledCostModel:
         return StepCost(time_s=compute_s + memory_s + comm_s + overhead_s + evict_s, compute_s=compute_s,
                         memory_s=memory_s, comm_s=comm_s, overhead_s=overhead_s, flops=flops, bytes=nbytes,
                         bound=max(range(3), key=split.__getitem__),
-                        source=next(k for k, v in TRUST.items() if v == trust), evict_s=evict_s)
+                        source=_SOURCE_OF_TRUST[trust], evict_s=evict_s)
 
     def describe(self) -> dict:
         shapes = [{"op": k[0], **dict(k[1:]), "lookups": n} for k, n in self.extrapolated.most_common(MAX_LISTED_SHAPES)]
