@@ -95,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
     from simulator.plan_table import format_plan
 
     print(format_plan(doc, top=args.top))
+    mixed = mixed_cost_models_note(doc)
+    if mixed:
+        print(mixed)
     print(f"candidates: {computed} computed, {reused} from the store {store_dir} "
           f"({time.perf_counter() - t0:.1f} s)")
     if args.out:
@@ -102,3 +105,24 @@ def run(args: argparse.Namespace) -> int:
     if args.report:
         print(f"wrote {args.report}")
     return 0
+
+
+def mixed_cost_models_note(doc: dict) -> str | None:
+    """A warning when candidates are priced by different kinds of cost model (a calibrated profile
+    for some devices, the ideal roofline for others): their latencies are not like for like."""
+    from hardware import load_device
+    from simulator.profile_choice import choose_profile
+
+    kinds: dict[str, set[str]] = {}
+    for c in doc["candidates"]:
+        s = c["scenario"]
+        device = load_device(s["hardware"]).name
+        chosen = choose_profile(profile=s.get("profile"), hardware=device, model=s["model"], dtype=s["dtype"],
+                                mismatch_ok=bool(s.get("profile_mismatch_ok")))
+        kinds.setdefault("calibrated profile" if chosen else "ideal roofline", set()).add(device)
+    if len(kinds) < 2:
+        return None
+    parts = "; ".join(f"{kind} for {', '.join(sorted(devs))}" for kind, devs in sorted(kinds.items()))
+    return (f"note: candidates mix cost models ({parts}); the ideal roofline is typically 1.4-1.9x optimistic, "
+            "so calibrated devices look slower than they would next to the others: pass --profile none to "
+            "compare every candidate on the roofline")

@@ -164,3 +164,15 @@ def test_ray_backend_matches_local(ray_cluster, tmp_path):
     assert computed == 4 and on_ray == local
     assert ray_cluster.is_initialized()  # a cluster we did not start is left running
     assert sorted(p.name for p in (tmp_path / "ray").iterdir()) == sorted(p.name for p in (tmp_path / "local").iterdir())
+
+
+def test_mixed_cost_models_are_flagged():
+    from simulator.cli_plan import mixed_cost_models_note
+    from simulator.scenario import Scenario
+
+    def cand(hw, profile=None):
+        return {"scenario": Scenario(model="llama-2-7b", hardware=hw, profile=profile).as_dict()}
+
+    note = mixed_cost_models_note({"candidates": [cand("a100-80gb"), cand("h100-sxm")]})
+    assert "calibrated profile for a100-80gb; ideal roofline for h100-sxm" in note
+    assert mixed_cost_models_note({"candidates": [cand("a100-80gb", "none"), cand("h100-sxm")]}) is None
