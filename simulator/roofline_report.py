@@ -14,12 +14,11 @@ import math
 from hardware import DeviceSpec
 from simulator.batch_shape import BatchShape
 from simulator.cost_model import RooflineCostModel
-from simulator.model_spec import ModelSpec, dtype_bytes
+from simulator.model_spec import ModelSpec
 
 
 def roofline_figures(model: ModelSpec, device: DeviceSpec, dtype: str = "bf16") -> dict:
     peak, bw = device.peak_flops(dtype), device.memory_bandwidth_bytes_per_s
-    beta = dtype_bytes(dtype)
     ridge = peak / bw
     p, w = model.active_params_per_token, model.weight_bytes(dtype)
     d_kv = model.kv_bytes_per_token(dtype)

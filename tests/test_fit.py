@@ -1,9 +1,8 @@
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from profiles.fit import FittedProfile, OpFit, evaluate, fit_op, load_fit, save_fit
+from profiles.fit import FittedProfile, evaluate, fit_op, load_fit, save_fit
 from profiles.table import ProfileError, ProfileRow, make_shape
 from profiles.work import kernel_work
 

@@ -1,5 +1,4 @@
 """KV policies: closed forms of retained/read counts, exact block ids, capacity, engine totals."""
-from collections import deque
 
 import numpy as np
 import pytest

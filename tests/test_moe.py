@@ -12,7 +12,7 @@ from simulator.errors import ServesimError
 from simulator.expert_placement import AllOnGpu, LruPlacement, StaticPlacement
 from simulator.model_spec import load_model
 from simulator.moe_cost import ExpertExec, MoECostModel, MoELayers, SharedHostLink
-from simulator.moe_routing import EXACT_DRAW_LIMIT, RoutingModel, load_routing, route_counts
+from simulator.moe_routing import EXACT_DRAW_LIMIT, load_routing, route_counts
 from simulator.ops import expected_active_experts, token_ops_without_experts
 from simulator.outputs import build_summary, summary_json
 from simulator.run import simulate

@@ -2,7 +2,7 @@ import types
 
 import pytest
 
-from profiles.nvml import NvmlSampler, open_sampler
+from profiles.nvml import open_sampler
 from profiles.timers import TimingPlan, summarise_times, time_calls_cpu, time_calls_cuda
 
 
