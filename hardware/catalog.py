@@ -22,21 +22,29 @@ def device_names() -> list[str]:
     return sorted(p.stem for p in DATA_DIR.glob("*.toml"))
 
 
-def load_device(name_or_path: str | Path) -> DeviceSpec:
-    """A catalog name (`h100-sxm`) or a path to a device TOML file."""
+def catalog_file(name_or_path: str | Path, data_dir: Path, *, what: str, example: str,
+                 error: type[ValueError]) -> tuple[Path, bool]:
+    """(file, shipped?) for a catalog name in `data_dir` or a path to a user's TOML file; `error`
+    lists the known names when neither exists."""
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
-            raise UnknownDeviceError(f"device file {str(path)!r} does not exist")
-        return parse_device_file(path)
-    shipped = DATA_DIR / f"{name_or_path}.toml"
+            raise error(f"{what} file {str(path)!r} does not exist")
+        return path, False
+    shipped = data_dir / f"{name_or_path}.toml"
     if not shipped.is_file():
-        raise UnknownDeviceError(
-            f"unknown device {str(name_or_path)!r}; known devices: {', '.join(device_names())} "
-            f"(or pass a path to your own .toml, see hardware/data/h100-sxm.toml)"
-        )
-    spec = parse_device_file(shipped)
-    return probe_cpu_overrides(spec) if spec.kind == "cpu" else spec
+        known = ", ".join(sorted(p.stem for p in data_dir.glob("*.toml")))
+        raise error(f"unknown {what} {str(name_or_path)!r}; known {what}s: {known} "
+                    f"(or pass a path to your own .toml, see {example})")
+    return shipped, True
+
+
+def load_device(name_or_path: str | Path) -> DeviceSpec:
+    """A catalog name (`h100-sxm`) or a path to a device TOML file."""
+    path, shipped = catalog_file(name_or_path, DATA_DIR, what="device", example="hardware/data/h100-sxm.toml",
+                                 error=UnknownDeviceError)
+    spec = parse_device_file(path)
+    return probe_cpu_overrides(spec) if shipped and spec.kind == "cpu" else spec
 
 
 def parse_device_file(path: Path) -> DeviceSpec:

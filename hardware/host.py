@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hardware.probe import local_memory_gib
-from hardware.spec import DTYPES
+from hardware.catalog import catalog_file
+from hardware.spec import check_peak_tflops, check_positive
 
 HOSTS_DIR = Path(__file__).parent / "data" / "hosts"
 
@@ -45,16 +46,8 @@ class HostSpec:
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
         for name in ("memory_gib", "memory_bandwidth_gb_per_s"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and v > 0):
-                raise ValueError(f"{name} must be a number > 0, got {v!r}")
-        if not self.peak_tflops:
-            raise ValueError("peak_tflops must list at least one dtype")
-        for dtype, tflops in self.peak_tflops.items():
-            if dtype not in DTYPES:
-                raise ValueError(f"peak_tflops has unknown dtype {dtype!r}; allowed: {DTYPES}")
-            if not tflops > 0:
-                raise ValueError(f"peak_tflops.{dtype} must be > 0, got {tflops!r}")
+            check_positive(name, getattr(self, name))
+        check_peak_tflops(self.peak_tflops)
 
     @property
     def memory_bytes(self) -> int:
@@ -80,17 +73,10 @@ def host_names() -> list[str]:
 
 def load_host(name_or_path: str | Path) -> HostSpec:
     """A catalog name (`xeon-8462y`, `local`) or a path to a host TOML file."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise UnknownHostError(f"host file {str(path)!r} does not exist")
-        return parse_host_file(path)
-    shipped = HOSTS_DIR / f"{name_or_path}.toml"
-    if not shipped.is_file():
-        raise UnknownHostError(f"unknown host CPU {str(name_or_path)!r}; known hosts: {', '.join(host_names())} "
-                               "(or pass a path to your own .toml, see hardware/data/hosts/xeon-8462y.toml)")
-    spec = parse_host_file(shipped)
-    return _probe_local(spec) if spec.name == "local" else spec
+    path, shipped = catalog_file(name_or_path, HOSTS_DIR, what="host", example="hardware/data/hosts/xeon-8462y.toml",
+                                 error=UnknownHostError)
+    spec = parse_host_file(path)
+    return _probe_local(spec) if shipped and spec.name == "local" else spec
 
 
 def parse_host_file(path: Path) -> HostSpec:

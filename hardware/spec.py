@@ -11,9 +11,19 @@ GIB = 1024**3
 DTYPES = ("bf16", "fp16", "fp8", "fp32")
 
 
-def _positive(name: str, value: float) -> None:
+def check_positive(name: str, value: float) -> None:
     if not (isinstance(value, (int, float)) and value > 0):
         raise ValueError(f"{name} must be a number > 0, got {value!r}")
+
+
+def check_peak_tflops(peak_tflops: dict[str, float]) -> None:
+    """Dense peak figures: at least one, known dtypes, each > 0."""
+    if not peak_tflops:
+        raise ValueError("peak_tflops must list at least one dtype")
+    for dtype, tflops in peak_tflops.items():
+        if dtype not in DTYPES:
+            raise ValueError(f"peak_tflops has unknown dtype {dtype!r}; allowed: {DTYPES}")
+        check_positive(f"peak_tflops.{dtype}", tflops)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,19 +54,14 @@ class DeviceSpec:
         if self.kind not in ("gpu", "cpu"):
             raise ValueError(f"kind must be 'gpu' or 'cpu', got {self.kind!r}")
         for name in ("memory_gib", "memory_bandwidth_gb_per_s", "tdp_w", "host_link_gb_per_s"):
-            _positive(name, getattr(self, name))
+            check_positive(name, getattr(self, name))
         if not (0 <= self.idle_w <= self.tdp_w):
             raise ValueError(f"idle_w must be in [0, tdp_w={self.tdp_w}], got {self.idle_w!r}")
         if self.price_usd_per_hour < 0:
             raise ValueError(f"price_usd_per_hour must be >= 0, got {self.price_usd_per_hour!r}")
-        if not self.peak_tflops:
-            raise ValueError("peak_tflops must list at least one dtype")
-        for dtype, tflops in self.peak_tflops.items():
-            if dtype not in DTYPES:
-                raise ValueError(f"peak_tflops has unknown dtype {dtype!r}; allowed: {DTYPES}")
-            _positive(f"peak_tflops.{dtype}", tflops)
+        check_peak_tflops(self.peak_tflops)
         if self.interconnect_bidirectional_gb_per_s is not None:
-            _positive("interconnect.bidirectional_gb_per_s", self.interconnect_bidirectional_gb_per_s)
+            check_positive("interconnect.bidirectional_gb_per_s", self.interconnect_bidirectional_gb_per_s)
 
     @property
     def memory_bytes(self) -> int:

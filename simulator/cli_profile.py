@@ -75,11 +75,16 @@ def _bar(enabled: bool, total: int):
     return tqdm(total=total, unit="shape", desc="profiling", file=sys.stderr)
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except ImportError as exc:  # torch / transformers missing: name the extra to install
-        raise ServesimError(str(exc)) from None
+def needs_profile_extra(impl):
+    """Wrap a command that needs torch/transformers: an ImportError becomes one clear line
+    (the profiler's import helpers name the extra to install)."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return impl(args)
+        except ImportError as exc:
+            raise ServesimError(str(exc)) from None
+
+    return run
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -113,3 +118,6 @@ def _run(args: argparse.Namespace) -> int:
     for item in meta["not_recorded"]:
         print(f"not recorded: {item}")
     return 0
+
+
+run = needs_profile_extra(_run)

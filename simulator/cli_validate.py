@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from simulator.cli_profile import needs_profile_extra, profile_model
 from simulator.errors import ServesimError
 
 DEFAULT_MODEL = "tiny-llama-validate"
@@ -72,18 +73,12 @@ def _predicted(model: str, profile: str, *, batch: int, num_requests: int, promp
     return m, summary["provenance"]["cost_model"]
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except ImportError as exc:  # torch / transformers missing: name the extra to install
-        raise ServesimError(str(exc)) from None
 
 
 def _run(args: argparse.Namespace) -> int:
     from profiles.hf_engine import build_model, serve_static
     from profiles.profiler import check_device, import_torch
     from profiles.table import load_profile, save_profile
-    from simulator.cli_profile import profile_model
     from simulator.model_spec import CONFIG_DIR, load_model
 
     torch = import_torch()
@@ -132,8 +127,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _cuda_device_name(torch) -> str:
-    from simulator.errors import ServesimError
-
     name = torch.cuda.get_device_name(0).lower()
     for key, catalog in (("h100", "h100-sxm"), ("h200", "h200"), ("a100", "a100-80gb"), ("l40s", "l40s"),
                          ("l4", "l4"), ("b200", "b200")):
@@ -168,3 +161,6 @@ def format_report(r: dict) -> str:
             lines.append(f"{row['batch_size']:>5} {k:<22}{row['measured'][k]:>12.2f}{row['predicted'][k]:>12.2f}"
                          f"{row['error_pct'][k]:>+9.1f}")
     return "\n".join(lines)
+
+
+run = needs_profile_extra(_run)

@@ -30,23 +30,6 @@ class ExpertPlacement(Protocol):
     def num_gpu_experts(self) -> int: ...  # expert weight slots held in GPU memory
 
 
-class AllOnGpu:
-    name = "all_gpu"
-
-    def __init__(self, num_layers: int, num_experts: int):
-        self._mask = np.ones((num_layers, num_experts), dtype=bool)
-
-    def resident(self) -> np.ndarray:
-        return self._mask
-
-    def update(self, counts: np.ndarray, fetched: np.ndarray) -> None:
-        pass
-
-    @property
-    def num_gpu_experts(self) -> int:
-        return self._mask.size
-
-
 class StaticPlacement:
     name = "static"
 
@@ -68,6 +51,15 @@ class StaticPlacement:
     @property
     def num_gpu_experts(self) -> int:
         return int(self._mask.sum())
+
+
+class AllOnGpu(StaticPlacement):
+    """Every expert resident: static placement with a slot for each."""
+
+    name = "all_gpu"
+
+    def __init__(self, num_layers: int, num_experts: int):
+        super().__init__(np.ones((num_layers, num_experts)), num_layers * num_experts)
 
 
 class LruPlacement:
