@@ -47,18 +47,22 @@ def load_device(name_or_path: str | Path) -> DeviceSpec:
     return probe_cpu_overrides(spec) if shipped and spec.kind == "cpu" else spec
 
 
-def parse_device_file(path: Path) -> DeviceSpec:
+def read_spec_file(path: Path, build):
+    """build(raw TOML dict, origin) -> spec; every error names the file (and a missing key)."""
     try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
+        raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path}: not valid TOML: {exc}") from None
     try:
-        return _from_dict(raw, origin=str(path))
+        return build(raw, origin=str(path))
     except KeyError as exc:
         raise ValueError(f"{path}: missing required key {exc.args[0]!r}") from None
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: {exc}") from None
+
+
+def parse_device_file(path: Path) -> DeviceSpec:
+    return read_spec_file(path, _from_dict)
 
 
 def _from_dict(raw: dict, *, origin: str) -> DeviceSpec:

@@ -9,12 +9,11 @@ bandwidth are conservative placeholders until the profiler measures them.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hardware.probe import local_memory_gib
-from hardware.catalog import catalog_file
+from hardware.catalog import catalog_file, read_spec_file
 from hardware.spec import check_peak_tflops, check_positive
 
 HOSTS_DIR = Path(__file__).parent / "data" / "hosts"
@@ -80,23 +79,18 @@ def load_host(name_or_path: str | Path) -> HostSpec:
 
 
 def parse_host_file(path: Path) -> HostSpec:
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML: {exc}") from None
-    try:
-        src = raw.get("sources", {})
-        return HostSpec(
-            name=raw["name"], display_name=raw.get("display_name", raw["name"]), vendor=raw.get("vendor", "unknown"),
-            sockets=int(raw.get("sockets", 1)), cores=int(raw["cores"]),
-            peak_tflops={k: float(v) for k, v in raw["peak_tflops"].items()},
-            memory_gib=float(raw["memory_gib"]), memory_bandwidth_gb_per_s=float(raw["memory_bandwidth_gb_per_s"]),
-            sources=tuple(src.get("specs", ())), notes=str(src.get("notes", "")), origin=str(path),
-        )
-    except KeyError as exc:
-        raise ValueError(f"{path}: missing required key {exc.args[0]!r}") from None
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: {exc}") from None
+    return read_spec_file(path, _host_from_dict)
+
+
+def _host_from_dict(raw: dict, *, origin: str) -> HostSpec:
+    src = raw.get("sources", {})
+    return HostSpec(
+        name=raw["name"], display_name=raw.get("display_name", raw["name"]), vendor=raw.get("vendor", "unknown"),
+        sockets=int(raw.get("sockets", 1)), cores=int(raw["cores"]),
+        peak_tflops={k: float(v) for k, v in raw["peak_tflops"].items()},
+        memory_gib=float(raw["memory_gib"]), memory_bandwidth_gb_per_s=float(raw["memory_bandwidth_gb_per_s"]),
+        sources=tuple(src.get("specs", ())), notes=str(src.get("notes", "")), origin=origin,
+    )
 
 
 def _probe_local(spec: HostSpec) -> HostSpec:
