@@ -51,7 +51,7 @@ def _search(f, b, t, log_fe, log_be, t0s) -> tuple[float, tuple[float, float, fl
     roof = np.maximum(tf, tb)
     log_t = np.log(t)
     for t0 in t0s:
-        if t0 == 0 and not np.all(roof > 0):  # ops with no device work (step_overhead) need t0 > 0
+        if t0 == 0 and not np.all(roof > 0):  # ops with no device work (overheads) need t0 > 0
             continue
         loss = np.abs(np.log(roof + t0) - log_t).mean(axis=-1)
         i, j = np.unravel_index(int(np.argmin(loss)), loss.shape)
@@ -110,6 +110,21 @@ class FittedProfile:
             return None
         flops, nbytes = kernel_work(op, shape, dtype)
         return fit.predict_s(flops, nbytes), SOURCE_FIT
+
+    def predict_clamped(self, op: str, shape: dict[str, int], dtype: str) -> tuple[float, str] | None:
+        """predict() with the shape's axes clipped into the op's measured grid: flat beyond its
+        ends (source "fit" when clipped). For the engine overheads, whose fitted roofline is a
+        bare constant that would ignore the measured trend."""
+        grid = self.grids.get(grid_key(op, shape, dtype))
+        if grid is None:
+            return self.predict(op, shape, dtype)
+        clipped = dict(shape)
+        for axis, vals in zip(grid.axes, grid.values):
+            clipped[axis] = int(min(max(shape.get(axis, 0), vals[0]), vals[-1]))
+        t = grid.interpolate(clipped)
+        if t is None:
+            return self.predict(op, shape, dtype)
+        return t, SOURCE_PROFILE if clipped == dict(shape) else SOURCE_FIT
 
     def to_json(self, *, include_grids: bool = True) -> dict:
         return {

@@ -44,13 +44,28 @@ class ModelDims:
 
 
 def kernel_grid(m: ModelDims, *, quick: bool, device_kind: str, max_tokens: int | None = None) -> list:
-    """[(op, shape)] in profiling order."""
+    """[(op, shape)] in profiling order: the quick or full grid."""
     tokens = [t for t in (QUICK_TOKENS if quick else FULL_TOKENS) if max_tokens is None or t <= max_tokens]
+    grid = shapes_grid(m, tokens=tokens, prefill=QUICK_PREFILL if quick else FULL_PREFILL,
+                       decode=QUICK_DECODE if quick else FULL_DECODE)
+    if device_kind == "cuda":
+        sizes = COPY_BYTES[:6] if quick else COPY_BYTES
+        grid += [(op, make_shape(num_bytes=n)) for op in ("copy_h2d_pinned", "copy_h2d_pageable",
+                                                          "copy_d2h_pinned", "copy_d2h_pageable") for n in sizes]
+        width = m.moe_intermediate_size or m.intermediate_size
+        grid += [("cpu_gemm", make_shape(num_tokens=t, in_dim=m.hidden_size, out_dim=width))
+                 for t in (1, 2, 4, 8, 16, 32)]
+    return grid
+
+
+def shapes_grid(m: ModelDims, *, tokens, prefill: tuple, decode: tuple) -> list:
+    """[(op, shape)]: token ops at each token count, prefill attention over (chunks x contexts),
+    decode attention and KV append over (batches x contexts)."""
     h, d = m.hidden_size, m.head_dim
     qkv_out = (m.num_heads + 2 * m.num_kv_heads) * d
     heads = dict(num_heads=m.num_heads, num_kv_heads=m.num_kv_heads, head_dim=d)
     grid = []
-    for t in tokens:
+    for t in sorted(set(tokens)):
         grid += [("attn_qkv", make_shape(num_tokens=t, in_dim=h, out_dim=qkv_out, **heads)),
                  ("attn_out", make_shape(num_tokens=t, in_dim=m.num_heads * d, out_dim=h)),
                  ("rms_norm", make_shape(num_tokens=t, in_dim=h)),
@@ -67,16 +82,11 @@ def kernel_grid(m: ModelDims, *, quick: bool, device_kind: str, max_tokens: int 
         if m.num_experts:
             grid += [("moe_router", make_shape(num_tokens=t, in_dim=h, out_dim=m.num_experts)),
                      ("moe_expert", make_shape(num_tokens=t, in_dim=h, out_dim=m.moe_intermediate_size))]
-    chunks, prefill_ctx = QUICK_PREFILL if quick else FULL_PREFILL
+    chunks, prefill_ctx = prefill
     grid += [("attn_prefill", make_shape(batch_size=1, chunk_tokens=n, context_tokens=c, **heads))
-             for n in chunks for c in prefill_ctx]
-    batches, ctxs = QUICK_DECODE if quick else FULL_DECODE
+             for n in sorted(set(chunks)) for c in sorted(set(prefill_ctx))]
+    batches, ctxs = decode
     for op in ("attn_decode", "kv_append"):
-        grid += [(op, make_shape(batch_size=b, context_tokens=c, **heads)) for b in batches for c in ctxs]
-    if device_kind == "cuda":
-        sizes = COPY_BYTES[:6] if quick else COPY_BYTES
-        grid += [(op, make_shape(num_bytes=n)) for op in ("copy_h2d_pinned", "copy_h2d_pageable",
-                                                          "copy_d2h_pinned", "copy_d2h_pageable") for n in sizes]
-        width = m.moe_intermediate_size or m.intermediate_size
-        grid += [("cpu_gemm", make_shape(num_tokens=t, in_dim=h, out_dim=width)) for t in (1, 2, 4, 8, 16, 32)]
+        grid += [(op, make_shape(batch_size=b, context_tokens=c, **heads))
+                 for b in sorted(set(batches)) for c in sorted(set(ctxs))]
     return grid

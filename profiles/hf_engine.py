@@ -3,25 +3,26 @@ from a config, nothing downloaded) served with static batching, as `generate` do
 
 Owns building the model, the static-batching loop (batches of `batch_size` requests in arrival
 order; one prefill of the whole padded batch, then one decode step per token with the KV cache;
-results at the batch's end) with per-request and per-step wall times, and the measurement of the
-engine's per-step host overhead: a model with the same layer count and tiny widths is timed per
-decode forward, minus its kernels timed one by one with our profiler, so that what remains is
-the time spent outside kernels. Needs torch and transformers (`servesim[profile]`).
+results at the batch's end) with per-request and per-step wall times, and the timing of whole
+engine steps (decode and prefill forwards of the real model at a few calibration points), from
+which simulator/engine_overhead.py derives the per-step time the kernels do not account for.
+Needs torch and transformers (`servesim[profile]`).
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 
-from profiles.profiler import import_torch, run_profile
+from profiles.profiler import import_torch
 from profiles.table import ProfileRow, make_shape
-from profiles.timers import TimingPlan, summarise_times, time_calls_cpu
+from profiles.timers import TimingPlan, summarise_times
 
 TRANSFORMERS_HINT = "validation needs transformers: pip install 'servesim[profile]'"
-OVERHEAD_BATCHES = (1, 4, 16)
-OVERHEAD_CONTEXT = 64
-TINY = dict(hidden_size=64, intermediate_size=128, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
-            vocab_size=256)
+# Where the engine's whole steps are timed for its per-step overhead: away from `servesim
+# validate`'s default workload (batches 1, 4, 8; prompt 64; contexts 64-95), so that validation
+# checks the overhead at shapes it was not measured at.
+DECODE_POINTS = ((2, 16), (16, 16))  # (batch, KV context before the step)
+PREFILL_POINTS = ((1, 32), (4, 32), (4, 192))  # (batch, prompt tokens)
 
 
 def build_model(config: dict, *, dtype: str = "fp32", seed: int = 0, device: str = "cpu"):
@@ -88,58 +89,67 @@ def serve_static(model, *, num_requests: int, batch_size: int, prompt_tokens: in
     return ServedRun(first, finish, prefills, decodes, sizes)
 
 
-def _tiny_kernel_grid(num_layers: int, b: int, ctx: int) -> list[tuple[str, dict, int]]:
-    """(op, shape, calls per forward) of one decode forward of the tiny model."""
-    h, w, v, d = TINY["hidden_size"], TINY["intermediate_size"], TINY["vocab_size"], TINY["head_dim"]
-    heads = dict(num_heads=TINY["num_attention_heads"], num_kv_heads=TINY["num_key_value_heads"], head_dim=d)
-    qkv = (heads["num_heads"] + 2 * heads["num_kv_heads"]) * d
-    L = num_layers
-    return [("attn_qkv", make_shape(num_tokens=b, in_dim=h, out_dim=qkv, **heads), L),
-            ("attn_out", make_shape(num_tokens=b, in_dim=heads["num_heads"] * d, out_dim=h), L),
-            ("mlp_up", make_shape(num_tokens=b, in_dim=h, out_dim=2 * w), L),
-            ("mlp_down", make_shape(num_tokens=b, in_dim=w, out_dim=h), L),
-            ("rms_norm", make_shape(num_tokens=b, in_dim=h), 2 * L + 1),
-            ("residual_add", make_shape(num_tokens=b, in_dim=h), 2 * L),
-            ("rotary", make_shape(num_tokens=b, **heads), L),
-            ("activation", make_shape(num_tokens=b, out_dim=w), L),
-            ("attn_decode", make_shape(batch_size=b, context_tokens=ctx + 1, **heads), L),
-            ("kv_append", make_shape(batch_size=b, context_tokens=ctx, **heads), L),
-            ("lm_head", make_shape(num_tokens=b, in_dim=h, out_dim=v), 1),
-            ("sampling", make_shape(num_tokens=b, out_dim=v), 1)]
+MIN_FORWARDS = 5  # the median of at least 5 ignores an odd forward slowed by the OS or the garbage collector
 
 
-def measure_step_overhead(num_layers: int, *, dtype: str, device: str, plan: TimingPlan,
-                          threads: int | None, passes: int = 1) -> list[ProfileRow]:
-    """Rows of op `step_overhead` (num_layers, num_tokens = decode batch): host time per step
-    outside kernels = tiny-model decode forward time - sum of its kernels' times."""
+def _timed_forwards(forward, plan: TimingPlan, reset=lambda: None) -> list[float]:
+    """Seconds per forward() as the serving loop sees them (host wall time; forward synchronises
+    the device itself): the plan's warm-up, then at least max(min_repeats, MIN_FORWARDS) calls,
+    more while the plan's budget allows. reset() runs untimed before each call."""
+    least = max(plan.min_repeats, MIN_FORWARDS)
+    times: list[float] = []
+    for k in range(plan.warmup + max(plan.max_repeats, least)):
+        reset()
+        t0 = time.perf_counter()
+        forward()
+        dt = time.perf_counter() - t0
+        if k >= plan.warmup:
+            times.append(dt)
+            if len(times) >= least and sum(times) >= plan.budget_s:
+                break
+    return times
+
+
+def time_engine_steps(model, *, decode_points, prefill_points, plan: TimingPlan, sync=lambda: None,
+                      seed: int = 0) -> list[ProfileRow]:
+    """Whole forwards of the real engine (the model as serve_static runs it), as profile rows:
+    op "engine_decode" (batch_size, context_tokens = KV cache before the step, num_layers) and
+    op "engine_prefill" (batch_size, chunk_tokens = prompt tokens, num_layers). A decode point
+    prefills its context once, then crops the cache back to it before every timed step."""
     torch = import_torch()
-    model = build_model(dict(TINY, num_hidden_layers=num_layers, max_position_embeddings=4096), dtype=dtype,
-                        device="cuda" if device == "cuda" else "cpu")
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    gen = torch.Generator().manual_seed(seed)
+    vocab, layers = model.config.vocab_size, model.config.num_hidden_layers
+    device = next(model.parameters()).device
     rows = []
-    for b in OVERHEAD_BATCHES:
-        with torch.inference_mode():
-            ids = torch.randint(0, TINY["vocab_size"], (b, OVERHEAD_CONTEXT), device=next(model.parameters()).device)
-            _, cache = _step(torch, model, ids, None)
-            tok = ids[:, -1]
 
-            def forward(i):  # the context grows by one per call: negligible at these widths
-                out = _step(torch, model, tok[:, None], cache)
-                sync()
-                return out
+    def row(op, times, **shape):
+        return ProfileRow(op=op, dtype=_dtype_name(model), shape=make_shape(num_layers=layers, **shape),
+                          extra={"num_repeats": float(len(times))}, **summarise_times(times))
 
-            # at least 21 forwards: the median then ignores the odd call slowed by the OS or GC
-            many = TimingPlan(warmup=3, min_repeats=max(plan.min_repeats, 21), max_repeats=max(plan.max_repeats, 41),
-                              budget_s=plan.budget_s)
-            medians = sorted(summarise_times(time_calls_cpu(forward, many))["time_median_us"]
-                             for _ in range(passes))
-            forward_s = medians[(passes - 1) // 2] * 1e-6  # as run_profile picks among passes
-        grid = _tiny_kernel_grid(num_layers, b, OVERHEAD_CONTEXT)
-        kernels, _ = run_profile([(op, s) for op, s, _ in grid], dtype=dtype, device=device, plan=plan,
-                                 num_threads=threads, gemm_layout="split", passes=passes)  # as HF runs them
-        kernel_s = sum(r.time_s * calls for r, (_, _, calls) in zip(kernels, grid))
-        overhead_us = max(forward_s - kernel_s, 1e-3) * 1e6
-        rows.append(ProfileRow(op="step_overhead", dtype=dtype,
-                               shape=make_shape(num_tokens=b, num_layers=num_layers), time_median_us=overhead_us,
-                               extra={"num_repeats": float(many.min_repeats)}))
+    with torch.inference_mode():
+        for b, ctx in decode_points:
+            ids = torch.randint(0, vocab, (b, ctx), generator=gen).to(device)
+            tok, cache = _step(torch, model, ids, None)
+            step = tok[:, None]
+            times = _timed_forwards(lambda: (_step(torch, model, step, cache), sync()), plan,
+                                    reset=lambda: _crop(cache, ctx))
+            rows.append(row("engine_decode", times, batch_size=b, context_tokens=ctx))
+        for b, prompt in prefill_points:
+            ids = torch.randint(0, vocab, (b, prompt), generator=gen).to(device)
+            times = _timed_forwards(lambda: (_step(torch, model, ids, None), sync()), plan)
+            rows.append(row("engine_prefill", times, batch_size=b, chunk_tokens=prompt))
     return rows
+
+
+def _crop(cache, tokens: int) -> None:
+    """Cut the cache back to its first `tokens` positions (transformers 5: crop(-tokens_to_remove))."""
+    extra = cache.get_seq_length() - tokens
+    if extra > 0:
+        cache.crop(-extra)
+
+
+def _dtype_name(model) -> str:
+    from profiles.kernels import TORCH_DTYPES
+
+    name = str(next(model.parameters()).dtype).removeprefix("torch.")
+    return next(k for k, v in TORCH_DTYPES.items() if v == name)

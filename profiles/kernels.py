@@ -6,7 +6,9 @@ LlamaRMSNorm, rotary as apply_rotary_pos_emb, SiLU-and-mul, residual add, greedy
 SDPA attention (prefill: causal chunk after `context` cached tokens; decode: one query per
 sequence), KV append by concatenation (Hugging Face DynamicCache), host<->device copies. Inputs
 are random (never zeros) and come in several sets used in rotation; for ops reading weights or the
-KV cache the sets exceed the last-level cache, so repeats read memory as a forward pass over many layers does.
+KV cache the sets exceed the last-level cache, so repeats read memory as a forward pass over many
+layers does (those sets are scaled copies of one random set: drawing 64 MB of normals per shape
+cost more than timing it).
 """
 from __future__ import annotations
 
@@ -64,9 +66,20 @@ def build_kernel(torch, op: str, s: dict[str, int], dtype: str, device: str, *, 
     probe = make()
     set_bytes = sum(t.numel() * t.element_size() for t in probe if hasattr(t, "numel"))
     count = _num_sets(set_bytes, cache_bytes, memory_cap_bytes, op in COLD_OPS)
-    sets = [probe] + [make() for _ in range(count - 1)]
+    if op in COLD_OPS:  # many sets: copies of the first, each scaled by its own factor (fast to make)
+        sets = [probe] + [tuple(_scaled_copy(t, 1.0 + k / count) for t in probe) for k in range(1, count)]
+    else:
+        sets = [probe] + [make() for _ in range(count - 1)]
     n = len(sets)
     return lambda i: run(*sets[i % n])
+
+
+def _scaled_copy(x, factor: float):
+    """A distinct tensor holding x * factor (same strides); index tensors are copied as they are."""
+    if not hasattr(x, "is_floating_point"):
+        return x
+    y = x.clone()
+    return y.mul_(factor) if y.is_floating_point() else y
 
 
 def _recipe(torch, F, op, s, rand, dt, device):

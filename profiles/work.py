@@ -13,7 +13,8 @@ LINEAR_OPS = ("attn_qkv", "attn_out", "mlp_up", "mlp_down", "lm_head", "moe_rout
 ELEMENTWISE_OPS = ("rms_norm", "residual_add", "activation", "rotary", "embedding")
 COPY_OPS = ("copy_h2d_pinned", "copy_h2d_pageable", "copy_d2h_pinned", "copy_d2h_pageable")
 ATTENTION_OPS = ("attn_prefill", "attn_decode")
-OTHER_OPS = ("sampling", "moe_expert", "kv_append", "step_overhead")
+OVERHEAD_OPS = ("step_overhead", "prefill_overhead")  # engine time outside kernels, per step
+OTHER_OPS = ("sampling", "moe_expert", "kv_append") + OVERHEAD_OPS
 KERNEL_OPS = LINEAR_OPS + ELEMENTWISE_OPS + ATTENTION_OPS + OTHER_OPS + COPY_OPS
 
 # Columns along which a kernel's measurements are interpolated; the other shape columns
@@ -58,7 +59,7 @@ def kernel_work(op: str, s: dict[str, int], dtype: str) -> tuple[float, float]:
         return _attention_work(op, s, beta)
     if op in COPY_OPS:
         return 0.0, float(s.get("num_bytes", 0))
-    if op == "step_overhead":  # engine host time outside kernels: no device work
+    if op in OVERHEAD_OPS:  # engine time outside kernels: no device work of its own
         return 0.0, 0.0
     raise ValueError(f"unknown kernel op {op!r}; known ops: {', '.join(KERNEL_OPS)}")
 

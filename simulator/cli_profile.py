@@ -20,11 +20,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gemm-layout", choices=("fused", "split"), default="fused",
                    help="fused: one QKV and one gate/up GEMM (vLLM); split: separate ones (Hugging Face)")
     p.add_argument("--passes", type=int, default=1,
-                   help="time the grid this many times, keep each shape's middle median (shared machines)")
+                   help="time the grid this many times, spread over time (shared machines)")
+    p.add_argument("--keep", choices=("middle", "fastest"), default="middle",
+                   help="with --passes: each shape's middle pass, or its fastest (the uncontended estimate)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (fixed and recorded)")
     p.add_argument("--max-tokens", type=int, help="largest token count in the GEMM grid")
     p.add_argument("--engine-overhead", action="store_true",
-                   help="also measure the Hugging Face engine's per-step host overhead (needs transformers)")
+                   help="also time the real model's whole steps in Hugging Face transformers (random weights) "
+                        "for the engine's per-step overhead beyond its kernels (needs transformers)")
     p.add_argument("--import-vidur", metavar="CSV", help="convert a Vidur compute CSV instead of measuring")
     p.add_argument("--out", metavar="DIR", help="output directory (default profiles/data/<device>/<model>)")
 
@@ -40,39 +43,116 @@ def model_dims(model, tp: int):
                      moe_intermediate_size=model.moe_intermediate_size // tp)
 
 
+def model_config_file(name_or_path: str) -> Path:
+    """The config.json behind a --model argument: the file itself, or the catalog entry's."""
+    from simulator.model_spec import CONFIG_DIR, load_model
+
+    path = Path(name_or_path)
+    return path if path.is_file() else CONFIG_DIR / f"{load_model(name_or_path).name}.json"
+
+
+def model_config(name_or_path: str) -> dict:
+    """The config.json contents behind a --model argument, less comment keys, to build the model."""
+    import json
+
+    raw = json.loads(model_config_file(name_or_path).read_text())
+    return {k: v for k, v in raw.items() if not k.startswith("_")}
+
+
+class Profiler:
+    """One model's profile, measured in passes that callers may interleave with other work
+    (`servesim validate` serves between them, so both sample the same spells of a shared machine's
+    contention). Each shape keeps its pass with the middle median; given the model's config, the
+    real engine's whole steps are timed in every pass too and become the per-step overhead rows."""
+
+    def __init__(self, model, *, device: str, device_name: str, dtype: str, tp: int, grid: list, plan,
+                 threads: int, gemm_layout: str, engine_config: dict | None):
+        self.model, self.device, self.device_name, self.dtype, self.tp = model, device, device_name, dtype, tp
+        self.grid, self.plan, self.threads, self.gemm_layout = grid, plan, threads, gemm_layout
+        self.kernel_passes: list[list] = []
+        self.engine_passes: list[list] = []
+        self.meta: dict = {}
+        self.engine = self.sync = None
+        if engine_config is not None:
+            from profiles.hf_engine import build_model
+            from profiles.profiler import import_torch
+
+            torch = import_torch()
+            self.engine = build_model(engine_config, dtype=dtype, device=device)
+            self.sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+    def run_pass(self, progress=None) -> None:
+        from profiles.profiler import run_profile
+
+        rows, self.meta = run_profile(self.grid, dtype=self.dtype, device=self.device, plan=self.plan,
+                                      num_threads=self.threads, gemm_layout=self.gemm_layout, progress=progress)
+        self.kernel_passes.append(rows)
+        if self.engine is not None:
+            from profiles.hf_engine import DECODE_POINTS, PREFILL_POINTS, time_engine_steps
+
+            self.engine_passes.append(time_engine_steps(self.engine, decode_points=DECODE_POINTS,
+                                                        prefill_points=PREFILL_POINTS, plan=self.plan,
+                                                        sync=self.sync))
+
+    def result(self, which: str = "middle", only: int | None = None) -> tuple[list, dict]:
+        """(rows, metadata): kernels, then the overheads derived from the engine steps; each shape
+        from its middle or fastest pass (profiles.profiler.pick_pass), or all from pass `only`."""
+        from profiles.profiler import pick_pass
+
+        if not self.kernel_passes:
+            raise ValueError("no profiling pass was run")
+        kernel_passes, engine_passes = self.kernel_passes, self.engine_passes
+        if only is not None:
+            kernel_passes, engine_passes = [kernel_passes[only]], engine_passes[only:only + 1]
+        rows = pick_pass(kernel_passes, which)
+        meta = dict(self.meta, device=self.device_name, model=self.model.name, tp=self.tp,
+                    passes=len(kernel_passes), pass_kept=which if only is None else f"pass {only + 1}",
+                    engine_overhead=None)
+        if engine_passes:
+            from hardware.catalog import load_device
+            from simulator.engine_overhead import overhead_rows
+
+            extra, records = overhead_rows(rows, pick_pass(engine_passes, which), model=self.model,
+                                           device=load_device(self.device_name), dtype=self.dtype, tp=self.tp)
+            rows = rows + extra
+            meta.update(engine_overhead="hf transformers: whole forwards of the real model minus their kernels",
+                        engine_steps=records)
+        return rows, meta
+
+
 def profile_model(model, *, device: str, device_name: str, dtype: str, tp: int, quick: bool, threads: int,
-                  max_tokens: int | None, engine_overhead: bool, show_progress: bool, timing: str | None = None,
-                  gemm_layout: str = "fused", passes: int = 1):
-    """(rows, metadata) of a measured profile of `model` (a ModelSpec)."""
+                  max_tokens: int | None, engine_config: dict | None, show_progress: bool,
+                  timing: str | None = None, gemm_layout: str = "fused", passes: int = 1, keep: str = "middle"):
+    """(rows, metadata) of a measured profile of `model` (a ModelSpec); with its config.json
+    contents as engine_config, also the engine's per-step overhead."""
     from profiles.grids import kernel_grid
-    from profiles.profiler import run_profile
     from profiles.timers import FULL_PLAN, QUICK_PLAN
 
+    if passes < 1:
+        raise ServesimError(f"--passes must be >= 1, got {passes}")
     grid = kernel_grid(model_dims(model, tp), quick=quick, device_kind=device, max_tokens=max_tokens)
-    bar = _bar(show_progress, len(grid) * passes)
     plan = QUICK_PLAN if (timing or ("quick" if quick else "full")) == "quick" else FULL_PLAN
-    rows, meta = run_profile(grid, dtype=dtype, device=device, plan=plan, num_threads=threads,
-                             gemm_layout=gemm_layout, passes=passes,
-                             progress=(lambda k, n, op: (bar.update(k - bar.n), bar.set_postfix_str(op))) if bar else None)
+    profiler = Profiler(model, device=device, device_name=device_name, dtype=dtype, tp=tp, grid=grid, plan=plan,
+                        threads=threads, gemm_layout=gemm_layout, engine_config=engine_config)
+    bar = progress_bar(show_progress, len(grid) * passes)
+    for k in range(passes):
+        offset = k * len(grid)
+        profiler.run_pass(progress=(lambda i, n, op: (bar.update(offset + i - bar.n), bar.set_postfix_str(op)))
+                          if bar else None)
     if bar:
         bar.close()
-    if engine_overhead:
-        from profiles.hf_engine import measure_step_overhead
-
-        rows += measure_step_overhead(model.num_layers, dtype=dtype, device=device, plan=plan, threads=threads,
-                                      passes=passes)
-    meta.update({"device": device_name, "model": model.name, "tp": tp, "grid": "quick" if quick else "full",
-                 "timing_plan": "quick" if plan is QUICK_PLAN else "full",
-                 "engine_overhead": "hf transformers" if engine_overhead else None})
+    rows, meta = profiler.result(keep)
+    meta.update(grid="quick" if quick else "full", timing_plan="quick" if plan is QUICK_PLAN else "full")
     return rows, meta
 
 
-def _bar(enabled: bool, total: int):
+def progress_bar(enabled: bool, total: int, *, unit: str = "shape", desc: str = "profiling"):
+    """A tqdm bar on stderr, or None when disabled (not a terminal, --json)."""
     if not enabled:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="shape", desc="profiling", file=sys.stderr)
+    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr)
 
 
 def needs_profile_extra(impl):
@@ -110,8 +190,10 @@ def _run(args: argparse.Namespace) -> int:
         raise ServesimError("--device cuda needs --device-name (the catalog name, e.g. h100-sxm)")
     rows, meta = profile_model(model, device=args.device, device_name=device_name, dtype=dtype, tp=args.tp,
                                quick=args.quick, threads=args.threads, max_tokens=args.max_tokens,
-                               engine_overhead=args.engine_overhead, show_progress=sys.stderr.isatty(),
-                               timing=args.timing, gemm_layout=args.gemm_layout, passes=args.passes)
+                               engine_config=model_config(args.model) if args.engine_overhead else None,
+                               show_progress=sys.stderr.isatty(),
+                               timing=args.timing, gemm_layout=args.gemm_layout, passes=args.passes,
+                               keep=args.keep)
     out = Path(args.out or Path("profiles/data") / device_name / f"{model.name}-{dtype}-tp{args.tp}")
     save_profile(rows, meta, out)
     print(f"profiled {len(rows)} shapes of {model.name} on {meta['device_name']} ({dtype}) -> {out}")

@@ -2,9 +2,13 @@
 
 Builds the validation model (random weights, Hugging Face transformers) on this machine, serves a
 fixed workload with static batching at several batch sizes and measures TTFT, TPOT, output
-throughput and per-step times; profiles the same model with our profiler (or, with --quick, uses
-the shipped CPU profile measured on this machine kind); simulates the same workload with
-`--scheduler static`; prints measured vs predicted with the percentage error. Both runs are
+throughput and per-step times. In rounds: serve every batch size, then run one profiling pass of
+the kernels the workload's steps use plus the engine's calibration steps (hf_engine.DECODE_POINTS
+and PREFILL_POINTS, other shapes than the workload's), so the real runs and the profile sample
+the same spells of a shared machine's contention. Each round is predicted from its own pass; the
+report gives medians over rounds of the measured and predicted figures and of the per-round
+errors, with the errors' range and the measured spread. Simulates the same workload with
+`--scheduler static` and prints measured vs predicted with the percentage error. Both sides are
 summarised by simulator.metrics.summarise_requests. torch/transformers are imported in run().
 """
 from __future__ import annotations
@@ -16,11 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.cli_profile import needs_profile_extra, profile_model
+from simulator.cli_profile import needs_profile_extra
 from simulator.errors import ServesimError
 
 DEFAULT_MODEL = "tiny-llama-validate"
-SHIPPED_CPU_PROFILE = Path(__file__).resolve().parents[1] / "profiles" / "data" / "cpu" / "tiny-llama-validate-fp32"
 METRICS = ("mean_ttft_ms", "mean_tpot_ms", "output_throughput", "mean_prefill_step_ms", "mean_decode_step_ms")
 
 
@@ -31,11 +34,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt-tokens", type=int, default=64)
     p.add_argument("--output-tokens", type=int, default=32)
     p.add_argument("--batches", type=int, default=2, help="batches per batch size (requests = batches x size)")
-    p.add_argument("--runs", type=int, default=3,
-                   help="serve the workload this many times per batch size and keep the run of median duration")
+    p.add_argument("--runs", type=int, default=None,
+                   help="rounds of serving every batch size, each followed by a profiling pass that "
+                        "predicts it; medians over rounds are reported (default 5, --quick 3)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads for the run and the profile")
-    p.add_argument("--quick", action="store_true", help="use the shipped CPU profile instead of profiling now")
-    p.add_argument("--profile", help="use this profile table/fit instead of profiling now")
+    p.add_argument("--quick", action="store_true", help="3 rounds and the quick timing plan (about a minute)")
+    p.add_argument("--profile", help="predict from this profile table/fit instead of profiling between the runs")
+    p.add_argument("--out", default="out/validate-profile", metavar="DIR",
+                   help="where the profiles measured between the runs are written (one per round, and combined)")
     p.add_argument("--json", action="store_true")
 
 
@@ -75,55 +81,116 @@ def _predicted(model: str, profile: str, *, batch: int, num_requests: int, promp
 
 
 
+def validation_grid(dims, sizes: list[int], prompt: int, output: int) -> list:
+    """The kernel shapes this workload's steps run, plus those of the engine calibration steps:
+    the prediction then interpolates nothing, and what validation measures is how well kernels
+    plus the engine overhead (measured elsewhere) compose into whole steps."""
+    from profiles.grids import shapes_grid
+    from profiles.hf_engine import DECODE_POINTS, PREFILL_POINTS
+
+    batches = set(sizes) | {b for b, _ in DECODE_POINTS} | {b for b, _ in PREFILL_POINTS}
+    tokens = {1} | batches | {b * prompt for b in sizes} | {b * p for b, p in PREFILL_POINTS}
+    contexts = {prompt, prompt + output} | {c for _, c in DECODE_POINTS} | {c + 1 for _, c in DECODE_POINTS}
+    chunks = {prompt} | {p for _, p in PREFILL_POINTS}
+    return shapes_grid(dims, tokens=tokens, prefill=(chunks, (0,)), decode=(batches, contexts))
+
+
 def _run(args: argparse.Namespace) -> int:
     from profiles.hf_engine import build_model, serve_static
     from profiles.profiler import check_device, import_torch
-    from profiles.table import load_profile, save_profile
-    from simulator.model_spec import CONFIG_DIR, load_model
+    from profiles.timers import FULL_PLAN, QUICK_PLAN
+    from simulator.cli_profile import Profiler, model_config, model_dims, progress_bar
+    from simulator.model_spec import load_model
 
     torch = import_torch()
     check_device(torch, args.device)
-    sizes = [int(x) for x in args.batch_sizes.split(",") if x.strip()]
-    if not sizes or min(sizes) < 1:
-        raise ServesimError(f"--batch-sizes {args.batch_sizes!r}: need positive integers")
+    sizes = _batch_sizes(args.batch_sizes)
+    runs = args.runs or (3 if args.quick else 5)
+    if runs < 1 or args.batches < 1 or args.prompt_tokens < 1 or args.output_tokens < 2:
+        raise ServesimError("need --runs >= 1, --batches >= 1, --prompt-tokens >= 1 and --output-tokens >= 2")
     spec = load_model(args.model)
-    config_path = Path(args.model) if Path(args.model).is_file() else CONFIG_DIR / f"{spec.name}.json"
-    config = json.loads(config_path.read_text())
-    dtype, device_name = ("fp32", "cpu") if args.device == "cpu" else ("bf16", None)
+    config = model_config(args.model)
+    dtype = "fp32" if args.device == "cpu" else "bf16"
+    device_name = "cpu" if args.device == "cpu" else _cuda_device_name(torch)
     torch.set_num_threads(args.threads)
-    profile, profile_note = _choose_profile(args, spec, dtype, load_profile)
     model = build_model(config, dtype=dtype, device=args.device)
     sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
-    rows = []
-    for b in sizes:
-        n = b * args.batches
-        runs = sorted((serve_static(model, num_requests=n, batch_size=b, prompt_tokens=args.prompt_tokens,
-                                    output_tokens=args.output_tokens, sync=sync) for _ in range(max(args.runs, 1))),
-                      key=lambda r: max(r.finish_s))
-        served = runs[(len(runs) - 1) // 2]
-        rows.append({"batch_size": b, "num_requests": n,
-                     "measured": _measured(served, prompt=args.prompt_tokens, output=args.output_tokens)})
-    if profile is None:  # profile now, same threads, after the serving run
-        device_name = device_name or _cuda_device_name(torch)
-        prof_rows, meta = profile_model(spec, device=args.device, device_name=device_name, dtype=dtype, tp=1,
-                                        quick=True, threads=args.threads, max_tokens=None, engine_overhead=True,
-                                        gemm_layout="split", passes=3,
-                                        show_progress=not args.json and sys.stderr.isatty())
-        out = Path("out") / "validate-profile"
-        save_profile(prof_rows, meta, out)
-        profile, profile_note = str(out), f"measured now ({len(prof_rows)} shapes) -> {out}"
-    for row in rows:
-        pred, cost = _predicted(str(config_path), profile, batch=row["batch_size"], num_requests=row["num_requests"],
-                                prompt=args.prompt_tokens, output=args.output_tokens,
-                                device_name=device_name or _cuda_device_name(torch), dtype=dtype)
-        row["predicted"] = pred
-        row["error_pct"] = {k: (pred[k] / row["measured"][k] - 1) * 100 for k in METRICS}
-        row["step_sources"] = cost.get("op_sources")
-    report = {"model": spec.name, "device": args.device, "threads": args.threads, "dtype": dtype, "runs": args.runs,
+    profiler, profile = None, args.profile
+    if args.profile:
+        profile, profile_note = args.profile, f"given: {args.profile}"
+    else:
+        grid = validation_grid(model_dims(spec, 1), sizes, args.prompt_tokens, args.output_tokens)
+        profiler = Profiler(spec, device=args.device, device_name=device_name, dtype=dtype, tp=1, grid=grid,
+                            plan=QUICK_PLAN if args.quick else FULL_PLAN, threads=args.threads,
+                            gemm_layout="split", engine_config=config)
+    measured: list[dict[int, dict]] = []  # per round, per batch size
+    bar = progress_bar(not args.json and sys.stderr.isatty(), runs, unit="round", desc="serve + profile")
+    for _ in range(runs):  # serving and profiling alternate: both see the same spells of contention
+        measured.append({})
+        for b in sizes:
+            served = serve_static(model, num_requests=b * args.batches, batch_size=b, prompt_tokens=args.prompt_tokens,
+                                  output_tokens=args.output_tokens, sync=sync)
+            measured[-1][b] = _measured(served, prompt=args.prompt_tokens, output=args.output_tokens)
+        if profiler:
+            profiler.run_pass()
+        if bar:
+            bar.update(1)
+    if bar:
+        bar.close()
+    profiles = [profile] * runs
+    if profiler:  # each round's own pass, and all passes combined (each shape's middle) for reuse
+        out = Path(args.out)
+        profiles = [_save(profiler.result(only=r), out / f"round-{r + 1}") for r in range(runs)]
+        profile = _save(profiler.result("middle"), out)
+        profile_note = (f"measured after each serving round ({len(grid)} kernel shapes + engine steps, "
+                        f"{'quick' if args.quick else 'full'} timing) -> {out}/round-N; all {runs} combined -> {out}")
+    rows = [_compare(b, [m[b] for m in measured], profiles, args, device_name=device_name, dtype=dtype)
+            for b in sizes]
+    report = {"model": spec.name, "device": args.device, "threads": args.threads, "dtype": dtype, "runs": runs,
               "prompt_tokens": args.prompt_tokens, "output_tokens": args.output_tokens,
               "profile": profile_note, "results": rows}
     print(json.dumps(report, indent=2, sort_keys=True, default=float) if args.json else format_report(report))
     return 0
+
+
+def _save(result: tuple[list, dict], out: Path) -> str:
+    from profiles.table import save_profile
+
+    save_profile(*result, out)
+    return str(out)
+
+
+def _compare(b: int, rounds: list[dict], profiles: list[str], args, *, device_name: str, dtype: str) -> dict:
+    """One batch size: each round's measurement against the prediction from that round's profile
+    pass; medians over rounds, and the range of the per-round errors."""
+    from simulator.cli_profile import model_config_file
+
+    n = b * args.batches
+    preds, cost = [], {}
+    for profile in profiles:
+        pred, cost = _predicted(str(model_config_file(args.model)), profile, batch=b, num_requests=n,
+                                prompt=args.prompt_tokens, output=args.output_tokens, device_name=device_name,
+                                dtype=dtype)
+        preds.append(pred)
+    errors = {k: [(p[k] / m[k] - 1) * 100 for p, m in zip(preds, rounds)] for k in METRICS}
+    return {"batch_size": b, "num_requests": n,
+            "measured": {k: float(np.median([m[k] for m in rounds])) for k in METRICS},
+            "predicted": {k: float(np.median([p[k] for p in preds])) for k in METRICS},
+            "error_pct": {k: float(np.median(v)) for k, v in errors.items()},
+            "error_range_pct": {k: [float(min(v)), float(max(v))] for k, v in errors.items()},
+            "measured_spread_pct": {k: float((max(m[k] for m in rounds) - min(m[k] for m in rounds)) / 2
+                                             / np.median([m[k] for m in rounds]) * 100) for k in METRICS},
+            "step_sources": cost.get("op_sources")}
+
+
+def _batch_sizes(text: str) -> list[int]:
+    try:
+        sizes = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        sizes = []
+    if not sizes or sizes[0] < 1:
+        raise ServesimError(f"--batch-sizes {text!r}: need comma-separated positive integers, e.g. 1,4,8")
+    return sizes
 
 
 def _cuda_device_name(torch) -> str:
@@ -135,31 +202,21 @@ def _cuda_device_name(torch) -> str:
     raise ServesimError(f"GPU {name!r} has no catalog entry; add one under hardware/data/")
 
 
-def _choose_profile(args, spec, dtype, load_profile) -> tuple[str | None, str]:
-    if args.profile:
-        return args.profile, f"given: {args.profile}"
-    if not args.quick:
-        return None, ""
-    if args.device != "cpu" or spec.name != DEFAULT_MODEL:
-        raise ServesimError("--quick uses the shipped CPU profile of the default model; drop --quick to profile")
-    meta = load_profile(SHIPPED_CPU_PROFILE).metadata
-    if meta.get("num_threads") != args.threads:
-        raise ServesimError(f"the shipped profile was measured with {meta.get('num_threads')} thread(s), "
-                            f"--threads is {args.threads}; drop --quick to profile with {args.threads}")
-    rel = SHIPPED_CPU_PROFILE.relative_to(SHIPPED_CPU_PROFILE.parents[3])
-    return str(SHIPPED_CPU_PROFILE), f"shipped: {rel} (measured {meta.get('date')}, {meta.get('cpu_model')})"
-
-
 def format_report(r: dict) -> str:
     lines = [f"validate {r['model']} on {r['device']} ({r['dtype']}, {r['threads']} thread(s)), "
              f"static batching, prompt {r['prompt_tokens']} / output {r['output_tokens']} tokens, "
-             f"median-duration run of {r['runs']} per batch size",
+             f"{r['runs']} rounds",
              f"profile: {r['profile']}",
-             f"{'batch':>5} {'metric':<22}{'measured':>12}{'predicted':>12}{'error %':>9}"]
+             "medians over rounds; spread: half the measured range, % of the median; error: each round "
+             "against its own profile pass, median [min, max]",
+             f"{'batch':>5} {'metric':<22}{'measured':>11}{'spread %':>9}{'predicted':>11}{'error %':>9}"
+             f"{'error range %':>18}"]
     for row in r["results"]:
         for k in METRICS:
-            lines.append(f"{row['batch_size']:>5} {k:<22}{row['measured'][k]:>12.2f}{row['predicted'][k]:>12.2f}"
-                         f"{row['error_pct'][k]:>+9.1f}")
+            lo, hi = row["error_range_pct"][k]
+            lines.append(f"{row['batch_size']:>5} {k:<22}{row['measured'][k]:>11.2f}"
+                         f"{row['measured_spread_pct'][k]:>9.1f}{row['predicted'][k]:>11.2f}"
+                         f"{row['error_pct'][k]:>+9.1f}{f'[{lo:+.1f}, {hi:+.1f}]':>18}")
     return "\n".join(lines)
 
 

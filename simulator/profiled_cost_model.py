@@ -36,6 +36,7 @@ class ProfiledCostModel:
         self.sources: Counter = Counter()
         self._token_cache: dict[int, tuple] = {}
         self._logit_cache: dict[int, tuple] = {}
+        self._overhead_cache: dict[tuple, tuple] = {}
         self._attention_profiled = bool({"attn_prefill", "attn_decode"} & set(fit.ops))
 
     # ---- kernel lookups -------------------------------------------------------------------
@@ -121,11 +122,25 @@ class ProfiledCostModel:
         return compute_s, memory_s, comm_s, flops, nbytes, trust
 
     def _overhead(self, shape: BatchShape) -> tuple[float, int]:
+        """The engine's time outside kernels: per decode batch, per prefill tokens, the larger of
+        the two for a mixed step (both include the fixed per-forward host time)."""
         if "step_overhead" not in self.fit.ops:
             return self.fallback.params.step_overhead_s, TRUST[SOURCE_PROFILE]
-        got = self._kernel("step_overhead", 1, num_tokens=max(shape.num_decode, 1),
-                           num_layers=self.model.num_layers)
-        return got[0], TRUST[got[1]]
+        parts = []
+        if shape.num_decode or not shape.num_prefill_tokens or "prefill_overhead" not in self.fit.ops:
+            parts.append(self._overhead_op("step_overhead", max(shape.num_decode, 1)))
+        if shape.num_prefill_tokens and "prefill_overhead" in self.fit.ops:
+            parts.append(self._overhead_op("prefill_overhead", shape.num_prefill_tokens))
+        return max(t for t, _ in parts), min(TRUST[src] for _, src in parts)
+
+    def _overhead_op(self, op: str, tokens: int) -> tuple[float, str]:
+        hit = self._overhead_cache.get((op, tokens))
+        if hit is None:
+            dims = dict(num_tokens=tokens, num_layers=self.model.num_layers)
+            hit = self._overhead_cache[(op, tokens)] = self.fit.predict_clamped(op, make_shape(**dims), self.dtype)
+            if hit[1] != SOURCE_PROFILE:
+                self.extrapolated[(op,) + tuple(sorted(dims.items()))] += 1
+        return hit
 
     def step_cost(self, shape: BatchShape) -> StepCost:
         m, beta, tp = self.model, self.fallback.beta, self.tp

@@ -13,6 +13,8 @@ torch = pytest.importorskip("torch", reason="torch is not installed (pip install
 FAST = TimingPlan(warmup=1, min_repeats=2, max_repeats=2, budget_s=0.01)
 TINY = ModelDims(name="t", hidden_size=64, num_heads=4, num_kv_heads=2, head_dim=16, intermediate_size=128,
                  vocab_size=256)
+TINY_CONFIG = dict(hidden_size=64, intermediate_size=128, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
+                   vocab_size=256, num_hidden_layers=2, max_position_embeddings=256)
 
 
 def test_every_cpu_kernel_runs_and_is_timed():
@@ -86,9 +88,9 @@ def test_cuda_profile_records_nvml():
 
 @pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers is not installed")
 def test_static_serving_loop_records_every_step():
-    from profiles.hf_engine import TINY as T, build_model, serve_static
+    from profiles.hf_engine import build_model, serve_static
 
-    model = build_model(dict(T, num_hidden_layers=2, max_position_embeddings=256))
+    model = build_model(TINY_CONFIG)
     run = serve_static(model, num_requests=3, batch_size=2, prompt_tokens=5, output_tokens=4)
     assert len(run.prefill_step_s) == 2 and len(run.decode_step_s) == 2 * 3
     assert run.first_token_s[0] == run.first_token_s[1] < run.finish_s[0] <= run.first_token_s[2]
@@ -104,20 +106,51 @@ def test_import_simulator_and_profile_tables_without_torch():
 
 
 @pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers is not installed")
-def test_validate_quick_runs_with_shipped_profile(capsys):
+def test_engine_steps_are_timed_at_fixed_context():
+    from profiles.hf_engine import MIN_FORWARDS, build_model, time_engine_steps
+
+    model = build_model(TINY_CONFIG)
+    seen = []
+    forward = model.forward
+
+    def spy(*a, **k):
+        cache = k["past_key_values"]
+        seen.append((k["input_ids"].shape[1], cache.get_seq_length()))
+        return forward(*a, **k)
+
+    model.forward = spy
+    rows = time_engine_steps(model, decode_points=((2, 5),), prefill_points=((3, 4),), plan=FAST)
+    assert [(r.op, r.shape["batch_size"], r.shape["context_tokens"], r.shape["chunk_tokens"], r.shape["num_layers"])
+            for r in rows] == [("engine_decode", 2, 5, 0, 2), ("engine_prefill", 3, 0, 4, 2)]
+    decode_calls = [s for s in seen if s[0] == 1]
+    assert len(decode_calls) == FAST.warmup + MIN_FORWARDS and set(decode_calls) == {(1, 5)}  # cropped every step
+    assert all(r.time_median_us > 0 and r.extra["num_repeats"] == MIN_FORWARDS for r in rows)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers is not installed")
+def test_validate_interleaves_serving_and_profiling(monkeypatch, capsys, tmp_path):
     import json
 
+    import profiles.hf_engine as hf
     from simulator.cli import main
 
-    args = ["validate", "--quick", "--runs", "1", "--batch-sizes", "1,2", "--batches", "1", "--prompt-tokens", "16",
-            "--output-tokens", "4", "--json"]
+    monkeypatch.setattr(hf, "DECODE_POINTS", ((2, 4),))
+    monkeypatch.setattr(hf, "PREFILL_POINTS", ((1, 4),))
+    args = ["validate", "--quick", "--runs", "2", "--batch-sizes", "1,2", "--batches", "1", "--prompt-tokens", "8",
+            "--output-tokens", "3", "--out", str(tmp_path / "p"), "--json"]
     assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["profile"].startswith("shipped: profiles/data/cpu/")
-    assert [r["batch_size"] for r in report["results"]] == [1, 2]
+    assert report["profile"].startswith("measured after each serving round")
+    assert (tmp_path / "p" / "round-1" / "table.csv").is_file() and (tmp_path / "p" / "round-2" / "table.csv").is_file()
+    assert [r["batch_size"] for r in report["results"]] == [1, 2] and report["runs"] == 2
+    meta = json.loads((tmp_path / "p" / "metadata.json").read_text())
+    assert [(s["step"], s["batch_size"], s["tokens"]) for s in meta["engine_steps"]] == [("decode", 2, 4),
+                                                                                        ("prefill", 1, 4)]
     for r in report["results"]:
         for key in ("mean_ttft_ms", "mean_tpot_ms", "output_throughput"):
-            assert r["measured"][key] > 0 and r["predicted"][key] > 0
+            assert r["measured"][key] > 0 and r["predicted"][key] > 0 and r["measured_spread_pct"][key] >= 0
+            lo, hi = r["error_range_pct"][key]
+            assert lo <= r["error_pct"][key] <= hi
         assert set(r["step_sources"]) <= {"profile", "fit", "roofline"}
 
 
@@ -148,3 +181,11 @@ def test_passes_keep_each_shapes_middle_median(monkeypatch):
     grid = [("a", make_shape(num_tokens=1)), ("b", make_shape(num_tokens=2))]
     rows, meta = prof.run_profile(grid, dtype="fp32", device="cpu", plan=FAST, num_threads=1, passes=3)
     assert [r.time_median_us for r in rows] == [5.0, 9.0] and meta["passes"] == 3
+    passes = [[ProfileRow(op=op, dtype="fp32", shape=s, time_median_us=t) for (op, s), t in zip(grid, ts)]
+              for ts in ((5.0, 9.0), (4.0, 12.0), (6.0, 8.0))]
+    assert [r.time_median_us for r in prof.pick_pass(passes, "fastest")] == [4.0, 8.0]
+    assert [r.time_median_us for r in prof.pick_pass(passes[:2], "middle")] == [4.0, 9.0]  # lower middle of 2
+    with pytest.raises(ValueError, match="which must be one of"):
+        prof.pick_pass(passes, "slowest")
+    with pytest.raises(ValueError, match="differ in length"):
+        prof.pick_pass([passes[0], passes[1][:1]])
