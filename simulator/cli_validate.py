@@ -207,8 +207,8 @@ def format_report(r: dict) -> str:
              f"static batching, prompt {r['prompt_tokens']} / output {r['output_tokens']} tokens, "
              f"{r['runs']} rounds",
              f"profile: {r['profile']}",
-             "medians over rounds; spread: half the measured range, % of the median; error: each round "
-             "against its own profile pass, median [min, max]",
+             "medians over rounds; spread: half the measured range, % of the median; error: predicted / "
+             "measured - 1 per round (its own profile pass unless --profile), median [min, max]",
              f"{'batch':>5} {'metric':<22}{'measured':>11}{'spread %':>9}{'predicted':>11}{'error %':>9}"
              f"{'error range %':>18}"]
     for row in r["results"]:
