@@ -131,12 +131,12 @@ def time_engine_steps(model, *, decode_points, prefill_points, plan: TimingPlan,
             ids = torch.randint(0, vocab, (b, ctx), generator=gen).to(device)
             tok, cache = _step(torch, model, ids, None)
             step = tok[:, None]
-            times = _timed_forwards(lambda: (_step(torch, model, step, cache), sync()), plan,
-                                    reset=lambda: _crop(cache, ctx))
+            times = _timed_forwards(lambda s=step, c=cache: (_step(torch, model, s, c), sync()), plan,
+                                    reset=lambda c=cache, n=ctx: _crop(c, n))
             rows.append(row("engine_decode", times, batch_size=b, context_tokens=ctx))
         for b, prompt in prefill_points:
             ids = torch.randint(0, vocab, (b, prompt), generator=gen).to(device)
-            times = _timed_forwards(lambda: (_step(torch, model, ids, None), sync()), plan)
+            times = _timed_forwards(lambda x=ids: (_step(torch, model, x, None), sync()), plan)
             rows.append(row("engine_prefill", times, batch_size=b, chunk_tokens=prompt))
     return rows
 

@@ -99,8 +99,13 @@ def _run(args: argparse.Namespace) -> int:
     from profiles.hf_engine import build_model, serve_static
     from profiles.profiler import check_device, import_torch
     from profiles.timers import FULL_PLAN, QUICK_PLAN
-    from simulator.cli_profile import Profiler, model_config, model_dims, progress_bar
     from simulator.model_spec import load_model
+    from simulator.profile_session import (
+        Profiler,
+        model_config,
+        model_dims,
+        progress_bar,
+    )
 
     torch = import_torch()
     check_device(torch, args.device)
@@ -163,7 +168,7 @@ def _save(result: tuple[list, dict], out: Path) -> str:
 def _compare(b: int, rounds: list[dict], profiles: list[str], args, *, device_name: str, dtype: str) -> dict:
     """One batch size: each round's measurement against the prediction from that round's profile
     pass; medians over rounds, and the range of the per-round errors."""
-    from simulator.cli_profile import model_config_file
+    from simulator.profile_session import model_config_file
 
     n = b * args.batches
     preds, cost = [], {}
@@ -203,14 +208,14 @@ def _cuda_device_name(torch) -> str:
 
 
 def format_report(r: dict) -> str:
-    lines = [f"validate {r['model']} on {r['device']} ({r['dtype']}, {r['threads']} thread(s)), "
-             f"static batching, prompt {r['prompt_tokens']} / output {r['output_tokens']} tokens, "
-             f"{r['runs']} rounds",
+    lines = [(f"validate {r['model']} on {r['device']} ({r['dtype']}, {r['threads']} thread(s)), "
+              f"static batching, prompt {r['prompt_tokens']} / output {r['output_tokens']} tokens, "
+              f"{r['runs']} rounds"),
              f"profile: {r['profile']}",
-             "medians over rounds; spread: half the measured range, % of the median; error: predicted / "
-             "measured - 1 per round (its own profile pass unless --profile), median [min, max]",
-             f"{'batch':>5} {'metric':<22}{'measured':>11}{'spread %':>9}{'predicted':>11}{'error %':>9}"
-             f"{'error range %':>18}"]
+             ("medians over rounds; spread: half the measured range, % of the median; error: predicted / "
+              "measured - 1 per round (its own profile pass unless --profile), median [min, max]"),
+             (f"{'batch':>5} {'metric':<22}{'measured':>11}{'spread %':>9}{'predicted':>11}{'error %':>9}"
+              f"{'error range %':>18}")]
     for row in r["results"]:
         for k in METRICS:
             lo, hi = row["error_range_pct"][k]

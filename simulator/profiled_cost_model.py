@@ -4,8 +4,9 @@ RooflineCostModel (step_cost(BatchShape) -> StepCost, describe()).
 Owns the mapping of simulator/ops.py's ops onto per-layer kernel calls: token ops by token count
 (QKV, O, gate/up, down; norms, rotary, activation and residual adds for `elementwise`), lm_head
 and sampling by logits count, prefill attention per (chunk, context) pair, decode attention by
-(batch, mean context) plus the KV append, and the engine's per-step host overhead when the
-profile measured it. Each kernel time comes from interpolation inside the measured grid
+(batch, mean context) plus the KV append, and the engine's per-step overhead when the profile
+measured it (simulator/engine_overhead.py: per decode batch and per prefill tokens, flat beyond
+the measured ends). Each kernel time comes from interpolation inside the measured grid
 ("profile"), the op's fitted roofline outside it ("fit"), or, for ops the profile never measured
 (e.g. all-reduce), the scenario's roofline ("roofline"); a step's source is the least trusted of
 its ops, and shapes that were not interpolated are listed by describe().

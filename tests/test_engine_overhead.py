@@ -81,8 +81,8 @@ def test_validation_grid_covers_every_kernel_the_workload_prices(tmp_path, capsy
     import json
 
     from simulator.cli import main
-    from simulator.cli_profile import model_dims
     from simulator.cli_validate import validation_grid
+    from simulator.profile_session import model_dims
 
     grid = validation_grid(model_dims(load_model(MODEL), 1), [1, 3, 8], 20, 6)
     rows = [ProfileRow(op=op, dtype="fp32", shape=shape, time_median_us=5.0) for op, shape in grid]
