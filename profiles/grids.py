@@ -8,6 +8,7 @@ copies over sizes (CUDA only) and CPU GEMMs over small token counts. No torch he
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from profiles.table import make_shape
@@ -20,6 +21,11 @@ FULL_DECODE = ((1, 2, 4, 8, 16, 32, 64, 128, 256), (16, 128, 512, 1024, 2048, 40
 QUICK_PREFILL = ((16, 32, 64, 128, 256), (0, 256))
 FULL_PREFILL = ((16, 32, 64, 128, 256, 512, 1024, 2048, 4096), (0, 512, 2048, 8192))
 COPY_BYTES = tuple(2**k for k in range(12, 31, 2))
+# Where the engine's whole steps are timed for its per-step overhead (profiles/hf_engine.py): away
+# from `servesim validate`'s default workload (batches 1, 4, 8; prompt 64; contexts 64-95), so that
+# validation checks the overhead at shapes it was not measured at.
+ENGINE_DECODE_POINTS = ((2, 16), (16, 16))  # (batch, KV context before the step)
+ENGINE_PREFILL_POINTS = ((1, 32), (4, 32), (4, 192))  # (batch, prompt tokens)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,6 +62,42 @@ def kernel_grid(m: ModelDims, *, quick: bool, device_kind: str, max_tokens: int 
         grid += [("cpu_gemm", make_shape(num_tokens=t, in_dim=m.hidden_size, out_dim=width))
                  for t in (1, 2, 4, 8, 16, 32)]
     return grid
+
+
+def engine_step_grid(m: ModelDims) -> list:
+    """The kernel shapes of the engine calibration steps, as the cost model prices them (token ops
+    at the step's tokens, lm_head at one logit per sequence, prefill attention per sequence,
+    decode attention over the cache plus the new token, KV append over the cache)."""
+    decode, prefill = ENGINE_DECODE_POINTS, ENGINE_PREFILL_POINTS
+    batches = {b for b, _ in decode} | {b for b, _ in prefill}
+    return shapes_grid(m, tokens=batches | {b * p for b, p in prefill}, prefill=({p for _, p in prefill}, (0,)),
+                       decode=({b for b, _ in decode}, {c for _, c in decode} | {c + 1 for _, c in decode}))
+
+
+def with_engine_steps(grid: list, m: ModelDims) -> list:
+    """grid plus the engine steps' kernel shapes, completed so every interpolation cell is whole."""
+    return complete_grid(grid + engine_step_grid(m))
+
+
+def complete_grid(grid: list) -> list:
+    """Distinct (op, shape) pairs in first-seen order, plus the missing points of each op's grid
+    (the product of the values seen on each interpolation axis), which interpolation needs."""
+    from profiles.interp import grid_key
+    from profiles.work import axes_of
+
+    seen, groups = {}, {}
+    for op, shape in grid:
+        seen.setdefault((op, tuple(sorted(shape.items()))), (op, shape))
+        axes = axes_of(op)
+        group = groups.setdefault(grid_key(op, shape, ""), (op, shape, [set() for _ in axes]))
+        for values, axis in zip(group[2], axes):
+            values.add(shape.get(axis, 0))
+    for op, shape, values in groups.values():
+        axes = axes_of(op)
+        for point in itertools.product(*(sorted(v) for v in values)):
+            full = dict(shape, **dict(zip(axes, point)))
+            seen.setdefault((op, tuple(sorted(full.items()))), (op, full))
+    return list(seen.values())
 
 
 def shapes_grid(m: ModelDims, *, tokens, prefill: tuple, decode: tuple) -> list:

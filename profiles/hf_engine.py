@@ -18,11 +18,6 @@ from profiles.table import ProfileRow, make_shape
 from profiles.timers import TimingPlan, summarise_times
 
 TRANSFORMERS_HINT = "validation needs transformers: pip install 'servesim[profile]'"
-# Where the engine's whole steps are timed for its per-step overhead: away from `servesim
-# validate`'s default workload (batches 1, 4, 8; prompt 64; contexts 64-95), so that validation
-# checks the overhead at shapes it was not measured at.
-DECODE_POINTS = ((2, 16), (16, 16))  # (batch, KV context before the step)
-PREFILL_POINTS = ((1, 32), (4, 32), (4, 192))  # (batch, prompt tokens)
 
 
 def build_model(config: dict, *, dtype: str = "fp32", seed: int = 0, device: str = "cpu"):

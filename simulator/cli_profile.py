@@ -75,6 +75,11 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("profiles/data") / device_name / f"{model.name}-{dtype}-tp{args.tp}")
     save_profile(rows, meta, out)
     print(f"profiled {len(rows)} shapes of {model.name} on {meta['device_name']} ({dtype}) -> {out}")
+    for step in meta.get("engine_steps", []):
+        note = "" if step["source"] == "profile" else f" (kernels priced from {step['source']}: outside the grid)"
+        print(f"engine {step['step']} batch {step['batch_size']} x {step['tokens']} tokens: forward "
+              f"{step['forward_us'] / 1e3:.2f} ms, kernels {step['kernels_us'] / 1e3:.2f} ms, "
+              f"overhead {step['overhead_us'] / 1e3:+.2f} ms{note}")
     for item in meta["not_recorded"]:
         print(f"not recorded: {item}")
     return 0

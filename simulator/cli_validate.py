@@ -3,8 +3,8 @@
 Builds the validation model (random weights, Hugging Face transformers) on this machine, serves a
 fixed workload with static batching at several batch sizes and measures TTFT, TPOT, output
 throughput and per-step times. In rounds: serve every batch size, then run one profiling pass of
-the kernels the workload's steps use plus the engine's calibration steps (hf_engine.DECODE_POINTS
-and PREFILL_POINTS, other shapes than the workload's), so the real runs and the profile sample
+the kernels the workload's steps use plus the engine's calibration steps (grids.ENGINE_*_POINTS,
+other shapes than the workload's), so the real runs and the profile sample
 the same spells of a shared machine's contention. Each round is predicted from its own pass; the
 report gives medians over rounds of the measured and predicted figures and of the per-round
 errors, with the errors' range and the measured spread. Simulates the same workload with
@@ -83,16 +83,13 @@ def _predicted(model: str, profile: str, *, batch: int, num_requests: int, promp
 
 def validation_grid(dims, sizes: list[int], prompt: int, output: int) -> list:
     """The kernel shapes this workload's steps run, plus those of the engine calibration steps:
-    the prediction then interpolates nothing, and what validation measures is how well kernels
-    plus the engine overhead (measured elsewhere) compose into whole steps."""
-    from profiles.grids import shapes_grid
-    from profiles.hf_engine import DECODE_POINTS, PREFILL_POINTS
+    the prediction then interpolates only between points measured for it, and what validation
+    measures is how well kernels plus the engine overhead (measured elsewhere) make whole steps."""
+    from profiles.grids import shapes_grid, with_engine_steps
 
-    batches = set(sizes) | {b for b, _ in DECODE_POINTS} | {b for b, _ in PREFILL_POINTS}
-    tokens = {1} | batches | {b * prompt for b in sizes} | {b * p for b, p in PREFILL_POINTS}
-    contexts = {prompt, prompt + output} | {c for _, c in DECODE_POINTS} | {c + 1 for _, c in DECODE_POINTS}
-    chunks = {prompt} | {p for _, p in PREFILL_POINTS}
-    return shapes_grid(dims, tokens=tokens, prefill=(chunks, (0,)), decode=(batches, contexts))
+    workload = shapes_grid(dims, tokens={1} | set(sizes) | {b * prompt for b in sizes}, prefill=({prompt}, (0,)),
+                           decode=(sizes, {prompt, prompt + output}))
+    return with_engine_steps(workload, dims)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -70,14 +70,11 @@ class Profiler:
                                       num_threads=self.threads, gemm_layout=self.gemm_layout, progress=progress)
         self.kernel_passes.append(rows)
         if self.engine is not None:
-            from profiles.hf_engine import (
-                DECODE_POINTS,
-                PREFILL_POINTS,
-                time_engine_steps,
-            )
+            from profiles import grids
+            from profiles.hf_engine import time_engine_steps
 
-            self.engine_passes.append(time_engine_steps(self.engine, decode_points=DECODE_POINTS,
-                                                        prefill_points=PREFILL_POINTS, plan=self.plan,
+            self.engine_passes.append(time_engine_steps(self.engine, decode_points=grids.ENGINE_DECODE_POINTS,
+                                                        prefill_points=grids.ENGINE_PREFILL_POINTS, plan=self.plan,
                                                         sync=self.sync))
 
     def result(self, which: str = "middle", only: int | None = None) -> tuple[list, dict]:
@@ -111,12 +108,15 @@ def profile_model(model, *, device: str, device_name: str, dtype: str, tp: int, 
                   timing: str | None = None, gemm_layout: str = "fused", passes: int = 1, keep: str = "middle"):
     """(rows, metadata) of a measured profile of `model` (a ModelSpec); with its config.json
     contents as engine_config, also the engine's per-step overhead."""
-    from profiles.grids import kernel_grid
+    from profiles.grids import kernel_grid, with_engine_steps
     from profiles.timers import FULL_PLAN, QUICK_PLAN
 
     if passes < 1:
         raise ServesimError(f"--passes must be >= 1, got {passes}")
-    grid = kernel_grid(model_dims(model, tp), quick=quick, device_kind=device, max_tokens=max_tokens)
+    dims = model_dims(model, tp)
+    grid = kernel_grid(dims, quick=quick, device_kind=device, max_tokens=max_tokens)
+    if engine_config is not None:  # the engine steps' own kernels are always measured
+        grid = with_engine_steps(grid, dims)
     plan = QUICK_PLAN if (timing or ("quick" if quick else "full")) == "quick" else FULL_PLAN
     profiler = Profiler(model, device=device, device_name=device_name, dtype=dtype, tp=tp, grid=grid, plan=plan,
                         threads=threads, gemm_layout=gemm_layout, engine_config=engine_config)

@@ -97,3 +97,29 @@ def test_validation_grid_covers_every_kernel_the_workload_prices(tmp_path, capsy
         shapes = {(s["op"], s.get("num_tokens")) for s in cost["extrapolated_shapes"]}
         # kernels all measured; only overheads outside their calibration range, clamped to its ends
         assert shapes <= {("step_overhead", 1), ("prefill_overhead", 20)}, shapes
+
+
+def test_engine_step_grid_holds_every_kernel_the_steps_are_priced_with():
+    from profiles.grids import ENGINE_DECODE_POINTS, ENGINE_PREFILL_POINTS, engine_step_grid
+    from simulator.profile_session import model_dims
+
+    spec = load_model(MODEL)
+    kernels = [ProfileRow(op=op, dtype="fp32", shape=shape, time_median_us=5.0)
+               for op, shape in engine_step_grid(model_dims(spec, 1))]
+    engine = [engine_row("engine_decode", 1e5, batch_size=b, context_tokens=c) for b, c in ENGINE_DECODE_POINTS]
+    engine += [engine_row("engine_prefill", 1e6, batch_size=b, chunk_tokens=p) for b, p in ENGINE_PREFILL_POINTS]
+    _, records = overhead_rows(kernels, engine, model=spec, device=load_device("cpu"), dtype="fp32")
+    assert [r["source"] for r in records] == ["profile"] * len(engine)
+
+
+def test_completed_grids_have_every_interpolation_corner():
+    from profiles.grids import complete_grid
+
+    def prefill(n, c):
+        return ("attn_prefill", make_shape(batch_size=1, chunk_tokens=n, context_tokens=c, num_heads=2))
+
+    grid = [prefill(16, 0), prefill(16, 256), prefill(32, 0), ("rms_norm", make_shape(num_tokens=8, in_dim=4)),
+            prefill(32, 0), prefill(64, 0), ("rms_norm", make_shape(num_tokens=2, in_dim=4))]
+    done = complete_grid(grid)
+    assert done[:6] == [prefill(16, 0), prefill(16, 256), prefill(32, 0), grid[3], prefill(64, 0), grid[6]]
+    assert sorted(done[6:], key=str) == sorted([prefill(32, 256), prefill(64, 256)], key=str)

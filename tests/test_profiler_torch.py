@@ -131,11 +131,11 @@ def test_engine_steps_are_timed_at_fixed_context():
 def test_validate_interleaves_serving_and_profiling(monkeypatch, capsys, tmp_path):
     import json
 
-    import profiles.hf_engine as hf
+    import profiles.grids as grids
     from simulator.cli import main
 
-    monkeypatch.setattr(hf, "DECODE_POINTS", ((2, 4),))
-    monkeypatch.setattr(hf, "PREFILL_POINTS", ((1, 4),))
+    monkeypatch.setattr(grids, "ENGINE_DECODE_POINTS", ((2, 4),))
+    monkeypatch.setattr(grids, "ENGINE_PREFILL_POINTS", ((1, 4),))
     args = ["validate", "--quick", "--runs", "2", "--batch-sizes", "1,2", "--batches", "1", "--prompt-tokens", "8",
             "--output-tokens", "3", "--out", str(tmp_path / "p"), "--json"]
     assert main(args) == 0
