@@ -2,7 +2,9 @@
 RooflineCostModel (step_cost(BatchShape) -> StepCost, describe()).
 
 Owns the mapping of simulator/ops.py's ops onto per-layer kernel calls: token ops by token count
-(QKV, O, gate/up, down; norms, rotary, activation and residual adds for `elementwise`), lm_head
+(QKV, O, gate/up, down; norms, rotary, activation and residual adds for `elementwise`; the MoE
+router, and the routed experts as one expert call per expected active expert at the mean tokens
+per active expert), lm_head
 and sampling by logits count, prefill attention per (chunk, context) pair, decode attention by
 (batch, mean context) plus the KV append, and the engine's per-step overhead when the profile
 measured it (simulator/engine_overhead.py: per decode batch and per prefill tokens, flat beyond
@@ -19,7 +21,7 @@ from profiles.fit import SOURCE_PROFILE, SOURCE_ROOFLINE, TRUST, FittedProfile
 from profiles.table import make_shape
 from simulator.batch_shape import BatchShape
 from simulator.cost_model import RooflineCostModel, StepCost
-from simulator.ops import attention_ops, kv_heads_per_rank, logits_op
+from simulator.ops import attention_ops, expected_active_experts, kv_heads_per_rank, logits_op
 
 MAX_LISTED_SHAPES = 50
 _SOURCE_OF_TRUST = {v: k for k, v in TRUST.items()}
@@ -77,7 +79,14 @@ class ProfiledCostModel:
                 self._kernel("rotary", nl, num_tokens=t, **self._heads),
                 self._kernel("activation", nl, num_tokens=t, out_dim=act_width),
             ])
-        return None  # MoE ops, collectives: the roofline answers
+        if name == "moe_router":
+            return self._kernel("moe_router", m.num_moe_layers, num_tokens=t, in_dim=h, out_dim=m.num_experts)
+        if name == "moe_experts" and m.gated_mlp:  # the profiled expert is gated (gate/up, SiLU, down)
+            active = expected_active_experts(m.num_experts, m.num_experts_per_tok, t)
+            per_expert = max(round(t * m.num_experts_per_tok / active), 1)  # each active expert: the mean load
+            return self._kernel("moe_expert", m.num_moe_layers * active, num_tokens=per_expert, in_dim=h,
+                                out_dim=m.moe_intermediate_size // tp)
+        return None  # shared experts, collectives: the roofline answers
 
     def _logit_op(self, name: str, t: int) -> tuple[float, str] | None:
         vocab = self.model.vocab_size // self.tp

@@ -120,3 +120,21 @@ def test_missing_profile_path():
 
     with pytest.raises(ServesimError, match="does not exist"):
         choose_profile(profile="/nonexistent/x", hardware="cpu", model=MODEL, dtype="fp32", mismatch_ok=False)
+
+
+def test_moe_router_and_experts_use_their_profiled_kernels():
+    from simulator.ops import expected_active_experts
+
+    spec = load_model("mixtral-8x7b")  # 8 experts, top-2, 32 MoE layers, hidden 4096, expert width 14336
+    rows = [ProfileRow(op="moe_expert", dtype="bf16", time_median_us=100.0 + 10.0 * t,
+                       shape=make_shape(num_tokens=t, in_dim=4096, out_dim=14336)) for t in (1, 2, 4, 8, 16, 32)]
+    rows += [ProfileRow(op="moe_router", dtype="bf16", time_median_us=3.0 + t,
+                        shape=make_shape(num_tokens=t, in_dim=4096, out_dim=8)) for t in (1, 2, 4, 8, 16, 32)]
+    fit = FittedProfile.from_rows(rows, {"device": "h100-sxm", "dtype": "bf16"})
+    cm = ProfiledCostModel(RooflineCostModel(spec, load_device("h100-sxm"), dtype="bf16"), fit, profile_name="moe")
+    for t, per_expert in ((1, 1), (4, 1), (16, 4)):  # mean tokens per active expert, rounded
+        active = expected_active_experts(8, 2, t)
+        assert per_expert == max(round(2 * t / active), 1)
+        got, src = cm._token_op("moe_experts", t)
+        assert src == "profile" and got == pytest.approx(32 * active * (100 + 10 * per_expert) * US)
+        assert cm._token_op("moe_router", t)[0] == pytest.approx(32 * (3 + t) * US)
