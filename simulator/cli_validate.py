@@ -4,12 +4,11 @@ Builds the validation model (random weights, Hugging Face transformers) on this 
 fixed workload with static batching at several batch sizes and measures TTFT, TPOT, output
 throughput and per-step times. In rounds: serve every batch size, then run one profiling pass of
 the kernels the workload's steps use plus the engine's calibration steps (grids.ENGINE_*_POINTS,
-other shapes than the workload's), so the real runs and the profile sample
-the same spells of a shared machine's contention. Each round is predicted from its own pass; the
-report gives medians over rounds of the measured and predicted figures and of the per-round
-errors, with the errors' range and the measured spread. Simulates the same workload with
-`--scheduler static` and prints measured vs predicted with the percentage error. Both sides are
-summarised by simulator.metrics.summarise_requests. torch/transformers are imported in run().
+other shapes than the workload's), so the real runs and the profile sample the same spells of a
+shared machine's contention. Each round is predicted from its own pass (the workload simulated
+with `--scheduler static`); the report gives medians over rounds of the measured and predicted
+figures and of the per-round errors, with the errors' range and the measured spread. Both sides
+are summarised by simulator.metrics.summarise_requests. torch/transformers are imported in run().
 """
 from __future__ import annotations
 
@@ -124,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
         grid = validation_grid(model_dims(spec, 1), sizes, args.prompt_tokens, args.output_tokens)
         profiler = Profiler(spec, device=args.device, device_name=device_name, dtype=dtype, tp=1, grid=grid,
                             plan=QUICK_PLAN if args.quick else FULL_PLAN, threads=args.threads,
-                            gemm_layout="split", engine_config=config)
+                            gemm_layout="split", engine=model)  # the served model is the engine
     measured: list[dict[int, dict]] = []  # per round, per batch size
     bar = progress_bar(not args.json and sys.stderr.isatty(), runs, unit="round", desc="serve + profile")
     for _ in range(runs):  # serving and profiling alternate: both see the same spells of contention

@@ -44,24 +44,22 @@ def model_config(name_or_path: str) -> dict:
 class Profiler:
     """One model's profile, measured in passes that callers may interleave with other work
     (`servesim validate` serves between them, so both sample the same spells of a shared machine's
-    contention). result() keeps each shape's middle or fastest pass, or one pass; given the model's
-    config, the real engine's whole steps are timed in every pass too and become overhead rows."""
+    contention). result() keeps each shape's middle or fastest pass, or one pass; given the real
+    model (`engine`, built by profiles.hf_engine.build_model), its whole steps are timed in every
+    pass too and become overhead rows."""
 
     def __init__(self, model, *, device: str, device_name: str, dtype: str, tp: int, grid: list, plan,
-                 threads: int, gemm_layout: str, engine_config: dict | None):
+                 threads: int, gemm_layout: str, engine=None):
         self.model, self.device, self.device_name, self.dtype, self.tp = model, device, device_name, dtype, tp
         self.grid, self.plan, self.threads, self.gemm_layout = grid, plan, threads, gemm_layout
         self.kernel_passes: list[list] = []
         self.engine_passes: list[list] = []
         self.meta: dict = {}
-        self.engine = self.sync = None
-        if engine_config is not None:
-            from profiles.hf_engine import build_model
+        self.engine, self.sync = engine, None
+        if engine is not None:
             from profiles.profiler import import_torch
 
-            torch = import_torch()
-            self.engine = build_model(engine_config, dtype=dtype, device=device)
-            self.sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+            self.sync = import_torch().cuda.synchronize if device == "cuda" else (lambda: None)
 
     def run_pass(self, progress=None) -> None:
         from profiles.profiler import run_profile
@@ -118,8 +116,13 @@ def profile_model(model, *, device: str, device_name: str, dtype: str, tp: int, 
     if engine_config is not None:  # the engine steps' own kernels are always measured
         grid = with_engine_steps(grid, dims)
     plan = QUICK_PLAN if (timing or ("quick" if quick else "full")) == "quick" else FULL_PLAN
+    engine = None
+    if engine_config is not None:
+        from profiles.hf_engine import build_model
+
+        engine = build_model(engine_config, dtype=dtype, device=device)
     profiler = Profiler(model, device=device, device_name=device_name, dtype=dtype, tp=tp, grid=grid, plan=plan,
-                        threads=threads, gemm_layout=gemm_layout, engine_config=engine_config)
+                        threads=threads, gemm_layout=gemm_layout, engine=engine)
     bar = progress_bar(show_progress, len(grid) * passes)
     for start in range(0, passes * len(grid), len(grid)):
         profiler.run_pass(progress=(lambda i, n, op, at=start: (bar.update(at + i - bar.n), bar.set_postfix_str(op)))
