@@ -4,7 +4,9 @@ Owns ModelDims (the few config numbers the kernels need, per tensor-parallel ran
 CLI from a ModelSpec, since profiles/ cannot import simulator/) and the quick/full grids: GEMMs
 and elementwise ops over a token-count grid, prefill attention over (chunk, context), decode
 attention and KV append over (batch, context), MoE experts over tokens per expert, host<->device
-copies over sizes (CUDA only) and CPU GEMMs over small token counts. No torch here.
+copies over sizes (CUDA only) and CPU GEMMs over small token counts; the engine calibration steps
+(ENGINE_*_POINTS) and their kernel shapes; grid completion, so that every interpolation cell has
+all its corners. No torch here.
 """
 from __future__ import annotations
 
@@ -24,8 +26,7 @@ COPY_BYTES = tuple(2**k for k in range(12, 31, 2))
 # Where the engine's whole steps are timed for its per-step overhead (profiles/hf_engine.py): away
 # from `servesim validate`'s default workload (batches 1, 4, 8; prompt 64; contexts 64-95), so that
 # validation checks the overhead at shapes it was not measured at. Batch 1 is measured on its own:
-# single-row GEMMs take another path (GEMV) whose in-engine overhead is about half of batch 2's
-# on CPU, so it cannot be read off the batch >= 2 trend.
+# single-row GEMMs take another path (GEMV), so its step is not read off the batch >= 2 trend.
 ENGINE_DECODE_POINTS = ((1, 16), (2, 16), (16, 16))  # (batch, KV context before the step)
 ENGINE_PREFILL_POINTS = ((1, 32), (4, 32), (4, 192))  # (batch, prompt tokens)
 
