@@ -74,6 +74,10 @@ class DecodeSet:
         """KV entries the next decode step reads: every member's read count incl. its new token."""
         return self.read_const_sum + self.read_lin_sum + self.read_lin_n * (self.k + 1)
 
+    def step_tokens(self) -> int:
+        """Tokens the next decode step feeds the model: one per member."""
+        return len(self.members)
+
     def held_sum(self) -> int:
         """KV tokens resident during the next step."""
         return self.held_const_sum + self.held_lin_sum + self.held_lin_n * (self.k + 1)

@@ -4,7 +4,8 @@
   prefill of whole prompts (FCFS, token budget max_num_batched_tokens) or a decode of every
   running sequence; preemption (recompute or swap) when decode blocks run out.
 - SarathiScheduler: chunked prefill (Sarathi-Serve, stall-free): every step runs all decodes
-  first, then prefill chunks of at most chunk_size tokens fill the token budget.
+  first (each counting the tokens it feeds: 1, or gamma + 1 under speculation), then prefill
+  chunks of at most chunk_size tokens fill the token budget.
 - StaticScheduler (static_scheduler.py): HF `generate` style fixed batches.
 Shared mechanics (queues, blocks, preemption, commit) live in seq_pool.SequencePool.
 """
@@ -114,7 +115,7 @@ class SarathiScheduler(ContinuousScheduler):
         pool, lim = self.pool, self.limits
         extra = pool.swap_in(lim.max_num_seqs) if pool.swapped else 0.0
         extra += pool.reserve_decode_blocks()
-        budget = lim.max_num_batched_tokens - len(pool.decode.members)
+        budget = lim.max_num_batched_tokens - pool.decode.step_tokens()  # speculation: gamma + 1 each
         prefill: list[tuple[PrefillSeq, int]] = []
         for seq in list(pool.prefilling):
             if budget <= 0:

@@ -96,6 +96,11 @@ class SpecDecodeSet:
         return max(self.members.values(), key=lambda m: m.order) if self.members else None
 
     # ---- per step ------------------------------------------------------------------------
+    def step_tokens(self) -> int:
+        """Tokens the next step's verify pass feeds the target: gamma + 1 per member (vLLM counts
+        them all against the token budget)."""
+        return len(self.members) * (self.step_gamma() + 1) if self.members else 0
+
     def step_gamma(self) -> int:
         if self._gamma is None:
             self._gamma = self.spec.choose_gamma(len(self.members), self.context_sum())

@@ -132,6 +132,16 @@ def test_every_request_finishes_once_and_tokens_add_up(kw):
         assert m["num_preemptions"] > 0
 
 
+def test_sarathi_budget_counts_every_verified_token():
+    budget, gamma = 64, 4
+    s = base(draft_model="qwen3-0.6b", scheduler="sarathi", chunk_size=budget, max_num_batched_tokens=budget,
+             prompt_tokens="200", output_tokens="40", num_requests=4, max_num_seqs=4, num_speculative_tokens=gamma)
+    steps = simulate(s).recorder.step_arrays()
+    mixed = (steps["num_decode"] > 0) & (steps["num_prefill_tokens"] > 0)
+    used = steps["num_prefill_tokens"][mixed] + steps["num_decode"][mixed] * (gamma + 1)  # verify: gamma + 1 each
+    assert mixed.any() and (used <= budget).all() and (used == budget).any()
+
+
 def test_tokens_per_iteration_match_leviathan_in_the_engine():
     alpha, gamma = 0.8, 4
     r = build_summary(simulate(base(draft_model="qwen3-0.6b", output_tokens="400", num_requests=32, max_num_seqs=32)))
