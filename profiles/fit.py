@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from profiles.interp import Grid, build_grids, grid_key
-from profiles.table import ProfileRow
+from profiles.table import ProfileRow, read_json
 from profiles.work import kernel_work
 
 FIT_FORMAT = "servesim-fit/1"
@@ -152,12 +152,7 @@ def save_fit(fit: FittedProfile, path: Path, *, include_grids: bool = True) -> N
 
 
 def load_fit(path: str | Path) -> FittedProfile:
-    path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON: {exc}") from None
-    return FittedProfile.from_json(raw, origin=str(path))
+    return FittedProfile.from_json(read_json(path), origin=str(path))
 
 
 def evaluate(fit: FittedProfile, rows: list[ProfileRow]) -> dict:

@@ -129,12 +129,17 @@ def write_metadata(meta: dict, path: Path) -> None:
     path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
-def read_metadata(path: str | Path) -> dict:
-    path = Path(path)
+def read_json(path: str | Path):
+    """A JSON file's contents; malformed JSON is a ProfileError naming the file."""
     try:
-        meta = json.loads(path.read_text())
+        return json.loads(Path(path).read_text())
     except json.JSONDecodeError as exc:
         raise ProfileError(f"{path}: not valid JSON: {exc}") from None
+
+
+def read_metadata(path: str | Path) -> dict:
+    path = Path(path)
+    meta = read_json(path)
     for key in ("device", "dtype"):
         if key not in meta:
             raise ProfileError(f"{path}: metadata lacks {key!r} (needed to match scenarios)")
