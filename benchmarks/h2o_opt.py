@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simulator.outputs import build_summary  # noqa: E402
+from simulator.results.summary import build_summary  # noqa: E402
 from simulator.run import simulate  # noqa: E402
 from simulator.scenario import Scenario  # noqa: E402
 

@@ -26,14 +26,18 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages, not an installed copy
 
 from hardware import load_device, load_host
-from simulator.batch_shape import BatchShape
-from simulator.cost_model import RooflineCostModel
-from simulator.expert_placement import StaticPlacement
-from simulator.model_spec import load_model
-from simulator.moe_cost import ExpertExec, MoELayers
-from simulator.moe_routing import load_routing
-from simulator.ops import attention_coefficients, decode_attention, token_ops_without_experts
-from simulator.outputs import build_summary
+from simulator.cost.ops import (
+    attention_coefficients,
+    decode_attention,
+    token_ops_without_experts,
+)
+from simulator.cost.roofline import RooflineCostModel
+from simulator.cost.shape import BatchShape
+from simulator.models.spec import load_model
+from simulator.moe.cost import ExpertExec, MoELayers
+from simulator.moe.placement import StaticPlacement
+from simulator.moe.routing import load_routing
+from simulator.results.summary import build_summary
 from simulator.run import simulate
 from simulator.scenario import Scenario
 

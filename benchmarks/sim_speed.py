@@ -21,7 +21,7 @@ CHILD = r"""
 import json, resource, sys, time
 from simulator.scenario import Scenario
 from simulator.run import simulate
-from simulator.outputs import build_summary
+from simulator.results.summary import build_summary
 n = int(sys.argv[1])
 s = Scenario(model="llama-2-7b", hardware="a100-80gb", scheduler="sarathi", chunk_size=512,
              max_num_seqs=128, trace=sys.argv[2], trace_arrivals="rate", rate=6.45, num_requests=n, seed=0)

@@ -35,15 +35,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hardware import load_device  # noqa: E402
-from simulator.batch_shape import BatchShape  # noqa: E402
-from simulator.cost_model import BOUND_NAMES, RooflineCostModel  # noqa: E402
-from simulator.model_spec import load_model  # noqa: E402
-from simulator.outputs import build_summary  # noqa: E402
+from simulator.cost.roofline import RooflineCostModel
+from simulator.cost.shape import BatchShape  # noqa: E402
+from simulator.cost.step import BOUND_NAMES
+from simulator.models.spec import load_model  # noqa: E402
+from simulator.results.summary import build_summary  # noqa: E402
 from simulator.run import simulate  # noqa: E402
 from simulator.scenario import Scenario  # noqa: E402
-from simulator.spec_acceptance import IidAcceptance, expected_emitted  # noqa: E402
-from simulator.spec_cost import SpecCostModel  # noqa: E402
-from simulator.spec_decode_set import SpecBatchShape  # noqa: E402
+from simulator.speculative.acceptance import IidAcceptance, expected_emitted  # noqa: E402
+from simulator.speculative.cost import SpecCostModel  # noqa: E402
+from simulator.speculative.decode_set import SpecBatchShape  # noqa: E402
 
 PROMPT, OUTPUT = 1024, 256
 

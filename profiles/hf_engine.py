@@ -5,7 +5,7 @@ Owns building the model, the static-batching loop (batches of `batch_size` reque
 order; one prefill of the whole padded batch, then one decode step per token with the KV cache;
 results at the batch's end) with per-request and per-step wall times, and the timing of whole
 engine steps (decode and prefill forwards of the real model at a few calibration points), from
-which simulator/engine_overhead.py derives the per-step time the kernels do not account for.
+which simulator/cost/engine_overhead.py derives the per-step time the kernels do not account for.
 Needs torch and transformers (`servesim[profile]`).
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """FLOPs and bytes of one call of each profiled kernel, from a table row's shape columns.
 
 Owns the kernel op names and their work counts (one layer, one tensor-parallel rank), which the
-fitted roofline divides by achieved FLOP/s and bytes/s. The counts follow simulator/ops.py's
+fitted roofline divides by achieved FLOP/s and bytes/s. The counts follow simulator/cost/ops.py's
 per-layer formulas (formulas.md, "Roofline step time") so a fit made on these rows predicts the
 simulator's ops; this module cannot import simulator/ (profiles sits upstream of it).
 """

@@ -13,24 +13,26 @@ import numpy as np
 import simpy
 
 from hardware import DeviceSpec, load_device
-from simulator.cost_model import CostModel, RooflineCostModel, RooflineParams
-from simulator.engine import ROUTERS, Replica, open_loop_arrivals
+from simulator.cost.ops import token_ops, token_ops_without_experts
+from simulator.cost.roofline import RooflineCostModel, RooflineParams
+from simulator.cost.step import CostModel
+from simulator.engine.block_pool import BlockPool
+from simulator.engine.kv_phases import KvPolicy
+from simulator.engine.memory_plan import MemoryPlan, plan_memory
+from simulator.engine.recorder import RunRecorder
+from simulator.engine.replica import ROUTERS, Replica, open_loop_arrivals
+from simulator.engine.schedulers import SarathiScheduler, SchedulerLimits, VllmScheduler
+from simulator.engine.sequence_pool import SequencePool, SwapSpace
+from simulator.engine.static_scheduler import StaticScheduler
 from simulator.errors import ServesimError
-from simulator.kv_cache import BlockPool
-from simulator.kv_policy import DensePolicy, KvPolicy, build_kv_policy
-from simulator.memory import MemoryPlan, plan_memory
-from simulator.model_spec import ModelSpec, dtype_bytes, load_model
-from simulator.moe_cost import moe_metrics
-from simulator.moe_setup import build_moe_cost_models, moe_requested, plan_moe
-from simulator.ops import token_ops, token_ops_without_experts
-from simulator.recorder import RunRecorder
-from simulator.requests import RequestArrays
+from simulator.kv.policies import DensePolicy, build_kv_policy
+from simulator.models.spec import ModelSpec, dtype_bytes, load_model
+from simulator.moe.cost import moe_metrics
+from simulator.moe.setup import build_moe_cost_models, moe_requested, plan_moe
 from simulator.scenario import Scenario
-from simulator.schedulers import SarathiScheduler, SchedulerLimits, VllmScheduler
-from simulator.seq_pool import SequencePool, SwapSpace
-from simulator.spec_decode import Speculation
-from simulator.static_scheduler import StaticScheduler
-from simulator.workload import LengthDist, arrival_times, synthetic_requests
+from simulator.speculative.setup import Speculation
+from simulator.workload.requests import RequestArrays
+from simulator.workload.synthetic import LengthDist, arrival_times, synthetic_requests
 
 GIB = 1024**3
 
@@ -82,7 +84,7 @@ def build_requests(s: Scenario) -> RequestArrays:
 
 def _prompts(s: Scenario, rng: np.random.Generator) -> RequestArrays:
     if s.trace:
-        from simulator.traces import load_trace
+        from simulator.workload.traces import load_trace
 
         reqs = load_trace(s.trace, s.trace_format, seed=s.seed)
         if s.trace_arrivals == "trace":  # the file's own timestamps: at most its length
@@ -105,13 +107,13 @@ def build_cost_model(s: Scenario, model: ModelSpec, device: DeviceSpec, token_op
                             step_overhead_s=s.step_overhead_ms / 1e3)
     roofline = RooflineCostModel(model, device, dtype=s.dtype, tp=s.tp, params=params,
                                  token_op_builder=token_op_builder)
-    from simulator.profile_choice import choose_profile
+    from simulator.cost.profile_choice import choose_profile
 
     chosen = choose_profile(profile=s.profile, hardware=device.name, model=model.name, dtype=s.dtype,
                             mismatch_ok=s.profile_mismatch_ok)
     if chosen is None:
         return roofline
-    from simulator.profiled_cost_model import ProfiledCostModel
+    from simulator.cost.profiled import ProfiledCostModel
 
     return ProfiledCostModel(roofline, chosen.fit, profile_name=chosen.name)
 

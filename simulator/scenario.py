@@ -13,19 +13,19 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from simulator.errors import ServesimError
-from simulator.model_spec import DTYPE_BYTES
-from simulator.spec_acceptance import PositionalAcceptance, parse_rates
-from simulator.workload import ARRIVALS, LengthDist
+from simulator.models.spec import DTYPE_BYTES
+from simulator.speculative.acceptance import PositionalAcceptance, parse_rates
+from simulator.workload.synthetic import ARRIVALS, LengthDist
 
 SCHEDULER_NAMES = ("static", "vllm", "sarathi")
 ROUTER_NAMES = ("round_robin", "least_loaded")
 PREEMPTION_MODES = ("recompute", "swap")
 TRACE_ARRIVALS = ("trace", "rate")
-EXPERT_PLACEMENTS = ("all_gpu", "static", "lru")  # simulator/expert_placement.py
-EXPERT_EXEC = ("fetch", "cpu", "fiddler", "auto")  # simulator/moe_cost.py
+EXPERT_PLACEMENTS = ("all_gpu", "static", "lru")  # simulator/moe/placement.py
+EXPERT_EXEC = ("fetch", "cpu", "fiddler", "auto")  # simulator/moe/cost.py
 KV_POLICY_NAMES = ("dense", "h2o", "scissorhands", "topk", "block_topk")  # classes: kv_policy.KV_POLICIES
 KV_COMPACTIONS = ("inplace", "gather")
-SPEC_GAMMA_POLICIES = ("fixed", "adaptive")  # simulator/spec_decode.py
+SPEC_GAMMA_POLICIES = ("fixed", "adaptive")  # simulator/speculative/setup.py
 SPEC_ADVANCE_MODES = ("ragged", "min")
 
 
@@ -72,7 +72,7 @@ class Scenario:
     step_overhead_ms: float = 0.0
     # money (None: the hardware catalog's dated price per GPU-hour)
     price_usd_per_hour: float | None = None
-    # MoE expert offloading (simulator/moe_setup.py); with expert_placement None and uniform routing an
+    # MoE expert offloading (simulator/moe/setup.py); with expert_placement None and uniform routing an
     # MoE model uses the plain expected-value cost (ops.py expected_active_experts)
     expert_routing: str = "uniform"  # uniform | zipf:S | path to a popularity JSON
     expert_placement: str | None = None  # all_gpu | static | lru
@@ -92,7 +92,7 @@ class Scenario:
     kv_protect_recent: int = 10  # scissorhands r
     kv_compaction: str = "inplace"  # evicted slots overwritten in place, or gather copy (frees blocks)
     kv_select_block: int = 16  # block_topk: tokens per selectable block
-    # speculative decoding (simulator/spec_decode.py); off while draft_model is None
+    # speculative decoding (simulator/speculative/setup.py); off while draft_model is None
     draft_model: str | None = None
     draft_hardware: str | None = None  # None: the draft shares the target's GPUs
     num_speculative_tokens: int = 4  # gamma (the largest gamma with spec_gamma_policy = adaptive)

@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from simulator.cost_model import BOUND_MEMORY, StepCost
-from simulator.engine import Replica, open_loop_arrivals
-from simulator.kv_cache import BlockPool
-from simulator.recorder import RunRecorder
-from simulator.schedulers import SarathiScheduler, SchedulerLimits, VllmScheduler
-from simulator.seq_pool import SequencePool, SwapSpace
-from simulator.static_scheduler import StaticScheduler
+from simulator.cost.step import BOUND_MEMORY, StepCost
+from simulator.engine.block_pool import BlockPool
+from simulator.engine.recorder import RunRecorder
+from simulator.engine.replica import Replica, open_loop_arrivals
+from simulator.engine.schedulers import SarathiScheduler, SchedulerLimits, VllmScheduler
+from simulator.engine.sequence_pool import SequencePool, SwapSpace
+from simulator.engine.static_scheduler import StaticScheduler
 
 
 class ConstantCost:

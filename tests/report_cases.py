@@ -6,7 +6,8 @@ import json
 from html.parser import HTMLParser
 from pathlib import Path
 
-from simulator.outputs import build_summary, summary_json, write_outputs
+from simulator.results.files import write_outputs
+from simulator.results.summary import build_summary, summary_json
 from simulator.run import simulate
 from simulator.scenario import Scenario
 

@@ -34,7 +34,7 @@ def test_only_cli_modules_import_reports():
 
 
 def test_import_simulator_stays_light():
-    code = ("import sys, simulator, simulator.run, simulator.outputs, simulator.cli; "
+    code = ("import sys, simulator, simulator.run, simulator.results.summary, simulator.cli.main; "
             "print(' '.join(m for m in ('torch', 'pynvml', 'plotly', 'reports', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

@@ -1,10 +1,10 @@
 """Best-of-N: samples of one prompt share its KV blocks (exact ids) and its prefix reads."""
 import numpy as np
 import pytest
-
 from engine_harness import run_replica, shapes_as_tuples
-from simulator.kv_cache import BlockPool
-from simulator.outputs import build_summary
+
+from simulator.engine.block_pool import BlockPool
+from simulator.results.summary import build_summary
 from simulator.run import build_requests, simulate
 from simulator.scenario import Scenario
 

@@ -1,4 +1,4 @@
-"""Tests for `servesim compare` (simulator/compare.py, compare_table.py, cli_compare.py): --vary
+"""Tests for `servesim compare` (simulator/studies/compare/variants.py, compare_table.py, cli_compare.py): --vary
 parsing, the cross product, exact deltas (a variant equal to the base has zero deltas), the
 compare.json format, n/a columns and the exit code for bad keys."""
 from __future__ import annotations
@@ -8,19 +8,30 @@ import math
 
 import pytest
 
-from simulator.cli import COMMANDS, main
-from simulator.compare import cross_product, merge_varies, parse_vary, run_compare
-from simulator.compare_table import COLUMNS, delta, format_compare, metric, table_rows
+from simulator.cli.main import COMMANDS, main
 from simulator.errors import ServesimError
 from simulator.scenario import Scenario
+from simulator.studies.compare.table import (
+    COLUMNS,
+    delta,
+    format_compare,
+    metric,
+    table_rows,
+)
+from simulator.studies.compare.variants import (
+    cross_product,
+    merge_varies,
+    parse_vary,
+    run_compare,
+)
 
 TINY = ["--num-requests", "50", "--prompt-tokens", "uniform:32:256", "--output-tokens", "uniform:4:32", "--rate", "20"]
 TINY_SCENARIO = Scenario(num_requests=50, prompt_tokens="uniform:32:256", output_tokens="uniform:4:32", rate=20.0)
 
 
 def test_commands_registered():
-    assert COMMANDS["compare"][0] == "simulator.cli_compare"
-    assert COMMANDS["plan"][0] == "simulator.cli_plan"
+    assert COMMANDS["compare"][0] == "simulator.cli.compare"
+    assert COMMANDS["plan"][0] == "simulator.cli.plan"
 
 
 def test_parse_vary_types_and_dashed_keys():

@@ -3,13 +3,13 @@ import numpy as np
 import pytest
 
 from hardware import DeviceSpec
+from simulator.accounting.energy import energy_section, price_section, step_power_w
 from simulator.cli import main
-from simulator.energy import energy_section, price_section, step_power_w
 from simulator.errors import ServesimError
-from simulator.outputs import build_summary
+from simulator.results.summary import build_summary
+from simulator.results.table import format_summary
 from simulator.run import simulate
 from simulator.scenario import Scenario
-from simulator.summary_table import format_summary
 
 # 100 TFLOP/s, 1000 GB/s, 500 W TDP, 100 W idle, $2 per GPU-hour
 DEV = DeviceSpec(name="toy", display_name="toy", vendor="none", kind="gpu", memory_gib=80.0,

@@ -1,6 +1,5 @@
 """Golden traces: a few requests through each scheduler with a constant 1 s step."""
 import numpy as np
-
 from engine_harness import run_replica, shapes_as_tuples
 
 REQUESTS = [(0.0, 6, 3), (0.0, 10, 2), (2.5, 3, 1)]

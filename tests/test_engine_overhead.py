@@ -3,9 +3,13 @@ import pytest
 
 from hardware import load_device
 from profiles.table import ProfileRow, make_shape, save_profile
-from simulator.batch_shape import BatchShape
-from simulator.engine_overhead import MIN_OVERHEAD_US, engine_step_shape, overhead_rows
-from simulator.model_spec import load_model
+from simulator.cost.engine_overhead import (
+    MIN_OVERHEAD_US,
+    engine_step_shape,
+    overhead_rows,
+)
+from simulator.cost.shape import BatchShape
+from simulator.models.spec import load_model
 from tests.test_profiled_cost_model import MODEL, US, constant_rows, model_with
 
 # constant_rows' kernels (µs per call), 6 layers: decode step = 6 * 163 + 1 (final norm) + 100 + 7
@@ -81,8 +85,8 @@ def test_validation_grid_covers_every_kernel_the_workload_prices(tmp_path, capsy
     import json
 
     from simulator.cli import main
-    from simulator.cli_validate import validation_grid
-    from simulator.profile_session import model_dims
+    from simulator.validation.profiling import model_dims
+    from simulator.validation.static_batch import validation_grid
 
     grid = validation_grid(model_dims(load_model(MODEL), 1), [1, 3, 8], 20, 6)
     rows = [ProfileRow(op=op, dtype="fp32", shape=shape, time_median_us=5.0) for op, shape in grid]
@@ -100,8 +104,12 @@ def test_validation_grid_covers_every_kernel_the_workload_prices(tmp_path, capsy
 
 
 def test_engine_step_grid_holds_every_kernel_the_steps_are_priced_with():
-    from profiles.grids import ENGINE_DECODE_POINTS, ENGINE_PREFILL_POINTS, engine_step_grid
-    from simulator.profile_session import model_dims
+    from profiles.grids import (
+        ENGINE_DECODE_POINTS,
+        ENGINE_PREFILL_POINTS,
+        engine_step_grid,
+    )
+    from simulator.validation.profiling import model_dims
 
     spec = load_model(MODEL)
     kernels = [ProfileRow(op=op, dtype="fp32", shape=shape, time_median_us=5.0)

@@ -3,12 +3,16 @@ import json
 
 import pytest
 
-from simulator.cli import main
-from simulator.kinetics import (
-    KineticsInputs, dense_attended, kinetics_cost, run_account, topk_attended,
+from simulator.accounting.kinetics import (
+    KineticsInputs,
+    dense_attended,
+    kinetics_cost,
+    run_account,
+    topk_attended,
 )
-from simulator.model_spec import ModelSpec, load_model
-from simulator.outputs import build_summary, summary_json
+from simulator.cli import main
+from simulator.models.spec import ModelSpec, load_model
+from simulator.results.summary import build_summary, summary_json
 from simulator.run import simulate
 from simulator.scenario import Scenario
 

@@ -3,15 +3,22 @@
 import numpy as np
 import pytest
 
+from simulator.engine.block_pool import BlockPool
+from simulator.engine.kv_phases import PhaseCursor
+from simulator.engine.recorder import RunRecorder
+from simulator.engine.schedulers import SarathiScheduler, SchedulerLimits, VllmScheduler
+from simulator.engine.sequence_pool import SequencePool, SwapSpace
 from simulator.errors import ServesimError
-from simulator.kv_cache import BlockPool
-from simulator.kv_policy import (DensePolicy, H2OPolicy, PhaseCursor, ScissorhandsPolicy, TopKPolicy,
-                                 BlockTopKPolicy, KV_POLICIES)
-from simulator.recorder import RunRecorder
+from simulator.kv.policies import (
+    KV_POLICIES,
+    BlockTopKPolicy,
+    DensePolicy,
+    H2OPolicy,
+    ScissorhandsPolicy,
+    TopKPolicy,
+)
 from simulator.run import simulate
 from simulator.scenario import KV_POLICY_NAMES, Scenario
-from simulator.schedulers import SarathiScheduler, SchedulerLimits, VllmScheduler
-from simulator.seq_pool import SequencePool, SwapSpace
 
 
 def walk(policy, prompt, output):
@@ -207,10 +214,9 @@ def test_eviction_overhead_is_charged_and_gather_costs_more():
 
 def test_eviction_ops_roofline_by_hand():
     from hardware import load_device
-    from simulator.batch_shape import BatchShape
-    from simulator.cost_model import RooflineCostModel
-    from simulator.kv_policy import KvWork
-    from simulator.model_spec import load_model
+    from simulator.cost.roofline import RooflineCostModel
+    from simulator.cost.shape import BatchShape, KvWork
+    from simulator.models.spec import load_model
 
     model, dev = load_model("opt-6.7b"), load_device("a100-80gb")
     cm = RooflineCostModel(model, dev)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from simulator.metrics import summarise_requests, weighted_percentiles
+from simulator.results.metrics import summarise_requests, weighted_percentiles
 
 
 def test_weighted_percentiles_equal_numpy_on_expanded_data():

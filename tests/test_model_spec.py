@@ -3,7 +3,7 @@ import json
 import pytest
 
 from simulator.errors import ServesimError
-from simulator.model_spec import load_model, model_names
+from simulator.models.spec import load_model, model_names
 
 CATALOG = {"llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3-8b", "llama-3-70b", "qwen3-0.6b", "qwen3-1.7b",
            "qwen3-4b", "qwen3-8b", "qwen3-14b", "qwen3-32b", "opt-6.7b", "opt-30b", "mixtral-8x7b", "qwen3-30b-a3b"}

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 
 from hardware import load_device, load_host
-from simulator.batch_shape import BatchShape
-from simulator.cost_model import RooflineCostModel
+from simulator.cost.ops import expected_active_experts, token_ops_without_experts
+from simulator.cost.roofline import RooflineCostModel
+from simulator.cost.shape import BatchShape
 from simulator.errors import ServesimError
-from simulator.expert_placement import AllOnGpu, LruPlacement, StaticPlacement
-from simulator.model_spec import load_model
-from simulator.moe_cost import ExpertExec, MoECostModel, MoELayers, SharedHostLink
-from simulator.moe_routing import EXACT_DRAW_LIMIT, load_routing, route_counts
-from simulator.ops import expected_active_experts, token_ops_without_experts
-from simulator.outputs import build_summary, summary_json
+from simulator.models.spec import load_model
+from simulator.moe.cost import ExpertExec, MoECostModel, MoELayers, SharedHostLink
+from simulator.moe.placement import AllOnGpu, LruPlacement, StaticPlacement
+from simulator.moe.routing import EXACT_DRAW_LIMIT, load_routing, route_counts
+from simulator.results.summary import build_summary, summary_json
 from simulator.run import simulate
 from simulator.scenario import Scenario
 

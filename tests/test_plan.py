@@ -1,4 +1,4 @@
-"""Tests for `servesim plan` (simulator/plan.py, sweep_store.py, cli_plan.py, plan_table.py):
+"""Tests for `servesim plan` (simulator/studies/plan/sweep.py, sweep_store.py, cli_plan.py, plan_table.py):
 Pareto/cheapest on hand-made candidates, the plan.json format, the store (atomic files, config
 hashes, resume after a kill without recomputing), and the Ray backend against the local one."""
 from __future__ import annotations
@@ -14,10 +14,15 @@ from pathlib import Path
 import pytest
 
 from simulator.cli import main
-from simulator.plan import cheapest_index, pareto_indices, plan_tasks, run_sweep
-from simulator.plan_search import SearchSettings, Slo
 from simulator.scenario import Scenario
-from simulator.sweep_store import SweepStore, canonical_json, config_hash
+from simulator.studies.plan.search import SearchSettings, Slo
+from simulator.studies.plan.sweep import (
+    cheapest_index,
+    pareto_indices,
+    plan_tasks,
+    run_sweep,
+)
+from simulator.studies.sweep_store import SweepStore, canonical_json, config_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--prompt-tokens", "uniform:32:128", "--output-tokens", "uniform:8:24", "--probe-requests", "60",
@@ -167,7 +172,7 @@ def test_ray_backend_matches_local(ray_cluster, tmp_path):
 
 
 def test_mixed_cost_models_are_flagged():
-    from simulator.cli_plan import mixed_cost_models_note
+    from simulator.cli.plan import mixed_cost_models_note
     from simulator.scenario import Scenario
 
     def cand(hw, profile=None):

@@ -1,4 +1,4 @@
-"""Tests for simulator/plan_search.py: the steady-state rule on synthetic arrays (hand-computed
+"""Tests for simulator/studies/plan/search.py: the steady-state rule on synthetic arrays (hand-computed
 ratios and growth rates), settings validation, and the search's invariants on tiny scenarios."""
 from __future__ import annotations
 
@@ -8,9 +8,15 @@ import numpy as np
 import pytest
 
 from simulator.errors import ServesimError
-from simulator.plan_search import (SearchSettings, Slo, probe, search_candidate, search_max_rate,
-                                   steady_state)
 from simulator.scenario import Scenario
+from simulator.studies.plan.search import (
+    SearchSettings,
+    Slo,
+    probe,
+    search_candidate,
+    search_max_rate,
+    steady_state,
+)
 
 TINY = Scenario(num_requests=60, prompt_tokens="uniform:32:128", output_tokens="uniform:8:24")
 FAST = SearchSettings(probe_requests=60, max_probes=5)

@@ -2,8 +2,15 @@ import math
 
 import pytest
 
-from profiles.table import (COLUMNS, ProfileError, ProfileRow, load_profile, make_shape, read_table,
-                            save_profile)
+from profiles.table import (
+    COLUMNS,
+    ProfileError,
+    ProfileRow,
+    load_profile,
+    make_shape,
+    read_table,
+    save_profile,
+)
 
 
 def _row(op="attn_qkv", t=12.5, **dims):

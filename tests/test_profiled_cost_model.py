@@ -5,12 +5,12 @@ import pytest
 from hardware import load_device
 from profiles.fit import FittedProfile
 from profiles.table import ProfileRow, make_shape, save_profile
-from simulator.batch_shape import BatchShape
 from simulator.cli import main
-from simulator.cost_model import RooflineCostModel
+from simulator.cost.profiled import ProfiledCostModel
+from simulator.cost.roofline import RooflineCostModel
+from simulator.cost.shape import BatchShape
 from simulator.errors import ServesimError
-from simulator.model_spec import load_model
-from simulator.profiled_cost_model import ProfiledCostModel
+from simulator.models.spec import load_model
 
 MODEL = "tiny-llama-validate"  # 6 layers, hidden 768, 12 heads / 4 KV heads of 64, MLP 2048, vocab 8192
 US = 1e-6
@@ -116,14 +116,14 @@ def test_shipped_a100_fit_used_by_default_and_named():
 
 
 def test_missing_profile_path():
-    from simulator.profile_choice import choose_profile
+    from simulator.cost.profile_choice import choose_profile
 
     with pytest.raises(ServesimError, match="does not exist"):
         choose_profile(profile="/nonexistent/x", hardware="cpu", model=MODEL, dtype="fp32", mismatch_ok=False)
 
 
 def test_moe_router_and_experts_use_their_profiled_kernels():
-    from simulator.ops import expected_active_experts
+    from simulator.cost.ops import expected_active_experts
 
     spec = load_model("mixtral-8x7b")  # 8 experts, top-2, 32 MoE layers, hidden 4096, expert width 14336
     rows = [ProfileRow(op="moe_expert", dtype="bf16", time_median_us=100.0 + 10.0 * t,

@@ -97,8 +97,8 @@ def test_static_serving_loop_records_every_step():
 
 
 def test_import_simulator_and_profile_tables_without_torch():
-    code = ("import sys, simulator, simulator.run, simulator.profiled_cost_model, simulator.profile_choice, "
-            "simulator.cli_fit, simulator.cli_profile, simulator.cli_validate, profiles.fit, profiles.vidur, "
+    code = ("import sys, simulator, simulator.run, simulator.cost.profiled, simulator.cost.profile_choice, "
+            "simulator.cli.fit, simulator.cli.profile, simulator.cli.validate, profiles.fit, profiles.vidur, "
             "profiles.grids, profiles.timers, profiles.nvml; "
             "bad = [m for m in ('torch', 'pynvml', 'transformers') if m in sys.modules]; "
             "assert not bad, bad")

@@ -204,7 +204,7 @@ def test_import_direction():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             for name in names:
                 assert name.split(".")[0] not in ("simulator", "hardware", "profiles"), (path.name, name)
-    code = ("import sys, simulator, simulator.cli, simulator.cli_simulate, simulator.cli_report; "
+    code = ("import sys, simulator, simulator.cli.main, simulator.cli.simulate, simulator.cli.report; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('plotly', 'reports')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -6,11 +6,11 @@ import pytest
 
 from hardware import load_device
 from simulator.cli import main
-from simulator.model_spec import load_model
-from simulator.outputs import build_summary
-from simulator.roofline_report import roofline_figures
+from simulator.models.spec import load_model
+from simulator.results.summary import build_summary
 from simulator.run import simulate
 from simulator.scenario import Scenario
+from simulator.studies.roofline import roofline_figures
 
 
 def test_opt_a100_closed_forms():

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
+from simulator.engine.recorder import FAILED, FINISHED
 from simulator.errors import ServesimError
-from simulator.outputs import build_summary, summary_json
-from simulator.recorder import FAILED, FINISHED
+from simulator.results.summary import build_summary, summary_json
 from simulator.run import simulate
 from simulator.scenario import Scenario
 

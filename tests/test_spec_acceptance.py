@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 
 from simulator.errors import ServesimError
-from simulator.spec_acceptance import (HistogramAcceptance, IidAcceptance, PositionalAcceptance, expected_emitted,
-                                       load_histogram, parse_rates)
-from simulator.spec_decode import SpecStats, Speculator
+from simulator.speculative.acceptance import (
+    HistogramAcceptance,
+    IidAcceptance,
+    PositionalAcceptance,
+    expected_emitted,
+    load_histogram,
+    parse_rates,
+)
+from simulator.speculative.speculator import SpecStats, Speculator
 
 
 def leviathan(alpha: float, gamma: int) -> float:

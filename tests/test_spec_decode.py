@@ -6,20 +6,21 @@ import numpy as np
 import pytest
 
 from hardware import load_device
-from simulator.batch_shape import BatchShape
 from simulator.cli import main
-from simulator.cost_model import BOUND_COMPUTE, BOUND_MEMORY, RooflineCostModel
-from simulator.memory import activation_reserve_bytes, plan_memory
-from simulator.model_spec import load_model
-from simulator.ops import attention_coefficients, prefill_attention
-from simulator.outputs import build_summary, summary_json
-from simulator.recorder import FINISHED
+from simulator.cost.ops import attention_coefficients, prefill_attention
+from simulator.cost.roofline import RooflineCostModel
+from simulator.cost.shape import BatchShape
+from simulator.cost.step import BOUND_COMPUTE, BOUND_MEMORY
+from simulator.engine.memory_plan import activation_reserve_bytes, plan_memory
+from simulator.engine.recorder import FINISHED
+from simulator.models.spec import load_model
+from simulator.results.summary import build_summary, summary_json
 from simulator.run import simulate
 from simulator.scenario import Scenario
-from simulator.spec_acceptance import IidAcceptance, expected_emitted
-from simulator.spec_cost import SpecCostModel, draft_shapes, verify_shape
-from simulator.spec_decode import SpecStats, Speculator
-from simulator.spec_decode_set import SpecBatchShape
+from simulator.speculative.acceptance import IidAcceptance, expected_emitted
+from simulator.speculative.cost import SpecCostModel, draft_shapes, verify_shape
+from simulator.speculative.decode_set import SpecBatchShape
+from simulator.speculative.speculator import SpecStats, Speculator
 
 H100 = load_device("h100-sxm")
 TARGET, DRAFT = load_model("qwen3-8b"), load_model("qwen3-0.6b")

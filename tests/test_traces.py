@@ -1,4 +1,4 @@
-"""Tests for simulator/traces.py: every format on tiny fixtures, the real Splitwise trace, and
+"""Tests for simulator/workload/traces.py: every format on tiny fixtures, the real Splitwise trace, and
 every bad-input case (the message must name the file and the 1-based line)."""
 from __future__ import annotations
 
@@ -13,7 +13,12 @@ import numpy as np
 import pytest
 
 from simulator.errors import ServesimError
-from simulator.traces import TRACE_FORMATS, TraceWarning, detect_format, load_trace
+from simulator.workload.traces import (
+    TRACE_FORMATS,
+    TraceWarning,
+    detect_format,
+    load_trace,
+)
 
 DATA = Path(__file__).parent / "data" / "traces"
 REFERENCE = Path(__file__).parents[2] / "shared" / "reference" / "traces"

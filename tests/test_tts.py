@@ -2,10 +2,10 @@ import pytest
 
 from simulator.cli import main
 from simulator.errors import ServesimError
-from simulator.outputs import build_summary
+from simulator.results.summary import build_summary
 from simulator.run import simulate
 from simulator.scenario import Scenario
-from simulator.tts import TtsPoint, frontier, load_accuracy
+from simulator.studies.tts import TtsPoint, frontier, load_accuracy
 
 
 def test_tts_section_time_to_last_sample_and_cost_per_question():

@@ -1,0 +1,4 @@
+"""The servesim command line (see main.py)."""
+from simulator.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,26 @@
+"""`servesim models`: the built-in model and device catalogs."""
+from __future__ import annotations
+
+import argparse
+
+from hardware import device_names, load_device
+from simulator.models.spec import load_model, model_names
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    print(f"{'model':<16} {'params':>9} {'active':>9} {'layers':>6} {'heads':>5} {'kv':>3} {'KV/token':>10}")
+    for name in model_names():
+        m = load_model(name)
+        print(f"{name:<16} {m.total_params / 1e9:8.2f}B {m.active_params_per_token / 1e9:8.2f}B "
+              f"{m.num_layers:>6} {m.num_heads:>5} {m.num_kv_heads:>3} {m.kv_bytes_per_token('bf16') / 1024:8.0f}KiB")
+    print()
+    print(f"{'device':<10} {'bf16 TFLOP/s':>12} {'GiB':>6} {'GB/s':>7} {'USD/h':>6}  name")
+    for name in device_names():
+        d = load_device(name)
+        print(f"{name:<10} {d.peak_tflops.get('bf16', 0):12.1f} {d.memory_gib:6.0f} "
+              f"{d.memory_bandwidth_gb_per_s:7.0f} {d.price_usd_per_hour:6.2f}  {d.display_name}")
+    return 0

@@ -1,0 +1,66 @@
+"""`servesim compare`: a base scenario (built-in default, --scenario FILE, option overrides) and
+the cross product of --vary KEY=V1,V2 changes, as one table of metrics and deltas vs the base."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from simulator.cli.report import require_report_extra, write_report
+from simulator.cli.simulate import add_scenario_arguments, scenario_from_args
+from simulator.errors import ServesimError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_scenario_arguments(p)
+    p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2",
+                   help="a Scenario field (e.g. max_num_seqs or max-num-seqs) and its values; repeat for a cross product")
+    p.add_argument("--json", action="store_true", help="print the compare document (JSON) to stdout")
+    p.add_argument("--out", metavar="DIR", help="write compare.json to DIR")
+    p.add_argument("--jobs", type=int, default=None, help="parallel local processes (default: min(cpus, runs))")
+    p.add_argument("--report", metavar="FILE.html", help="also render the comparison as an HTML report")
+
+
+def run(args: argparse.Namespace) -> int:
+    from simulator.studies.compare.table import format_compare
+    from simulator.studies.compare.variants import (
+        compare_json,
+        merge_varies,
+        run_compare,
+        variant_scenarios,
+    )
+
+    if not args.vary:
+        raise ServesimError("compare needs at least one --vary KEY=V1,V2")
+    if args.report:
+        require_report_extra()
+    grid = merge_varies(args.vary)
+    base = scenario_from_args(args)
+    total = 1 + len(variant_scenarios(base, grid))
+    bar = None
+    if not args.json:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="run", desc="compare", file=sys.stderr, leave=False, disable=None)
+    try:
+        doc = run_compare(base, grid, jobs=args.jobs, on_progress=bar.update if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    text = compare_json(doc)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "compare.json").write_text(text + "\n")
+    if args.report:
+        write_report([json.loads(text)], args.report)
+    if args.json:
+        print(text)
+    else:
+        print(format_compare(doc))
+        if args.out:
+            print(f"wrote {Path(args.out) / 'compare.json'}")
+        if args.report:
+            print(f"wrote {args.report}")
+    return 0

@@ -1,0 +1,56 @@
+"""The `servesim` command line: the composition root. Each subcommand lives in its own module
+(`simulator/cli_<name>.py`, exposing `add_arguments(parser)` and `run(args) -> int`), imported
+only when used so `servesim simulate` never loads the profiler or the report renderer.
+
+Bad input (ServesimError / ValueError) exits with code 2 and one line; set SERVESIM_DEBUG=1
+for the traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+COMMANDS = {
+    "simulate": ("simulator.cli.simulate", "simulate a serving scenario and print vLLM-style metrics"),
+    "cost": ("simulator.cli.cost", "Kinetics eFLOPs of one prompt (closed form, arXiv 2506.05333)"),
+    "models": ("simulator.cli.catalog", "list the built-in models and devices"),
+    "tts": ("simulator.cli.tts", "test-time scaling sweep: model x samples x length budget -> cost per question"),
+    "report": ("simulator.cli.report", "render saved results as one self-contained HTML report"),
+    "compare": ("simulator.cli.compare", "what-if: a base scenario vs the cross product of --vary changes"),
+    "plan": ("simulator.cli.plan", "capacity planning: cheapest configurations meeting SLOs at a target rate"),
+    "roofline": ("simulator.cli.roofline", "ridge point, critical batch and memory-bound context of a model/device"),
+    "profile": ("simulator.cli.profile", "measure per-kernel times on this machine (or import Vidur CSVs)"),
+    "fit": ("simulator.cli.fit", "fit per-op predictors on profile tables and report their error"),
+    "validate": ("simulator.cli.validate", "compare a real batched serving run with the simulator's prediction"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="servesim", description="LLM serving simulator and profiler")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return importlib.import_module(args._module).run(args)
+    except (ValueError, LookupError, OSError) as exc:
+        if os.environ.get("SERVESIM_DEBUG"):
+            raise
+        print(f"servesim {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("servesim: interrupted", file=sys.stderr)
+        return 130
+

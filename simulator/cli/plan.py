@@ -1,0 +1,134 @@
+"""`servesim plan`: capacity planning. For each candidate (cross product of --models, --hardware,
+--tp, --scheduler and --vary lists over the base scenario) find the highest per-replica rate
+meeting the SLOs, then the replicas and price for --target-rate; print the cheapest feasible
+configurations and the Pareto frontier. Resumable: finished candidates live in --store."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from simulator.cli.report import require_report_extra, write_report
+from simulator.cli.simulate import add_scenario_arguments, scenario_from_args
+from simulator.errors import ServesimError
+
+GRID_FLAGS = (("--models", "model"), ("--hardware", "hardware"), ("--tp", "tp"), ("--scheduler", "scheduler"))
+
+
+EPILOG = ("A probe (one replica, --probe-requests requests at one rate) is sustainable when completions keep "
+          "up with arrivals (>= 90% of the arrival rate after the first third of requests) and median TTFT "
+          "does not rise by more than 0.1 s per s between the first and last thirds; it is ok when it is "
+          "sustainable and the SLO percentile of TTFT/TPOT is within the SLOs. The search starts at the "
+          "saturation throughput, doubles while ok, then bisects. Other scenario options set the base; "
+          "--replicas and --num-requests are replaced by 1 and --probe-requests.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.epilog = EPILOG
+    add_scenario_arguments(p, exclude=tuple(flag for flag, _ in GRID_FLAGS))
+    p.add_argument("--target-rate", type=float, required=True, help="requests/s the deployment must serve")
+    p.add_argument("--slo-percentile", type=float, default=99.0, help="percentile the SLOs apply to (default 99)")
+    for flag, field in GRID_FLAGS:
+        p.add_argument(flag, dest=f"grid_{field}", metavar="A,B", help=f"candidate {field} values (comma list)")
+    p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2", help="more candidate dimensions")
+    p.add_argument("--probe-requests", type=int, default=400, help="requests per probe run (default 400)")
+    p.add_argument("--max-probes", type=int, default=8, help="simulations per candidate search (default 8)")
+    p.add_argument("--jobs", type=int, default=None, help="local processes (default: min(cpus, candidates))")
+    p.add_argument("--ray", action="store_true", help="run candidate searches as Ray tasks")
+    p.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local one)")
+    p.add_argument("--store", metavar="DIR", help="result store (default .servesim-sweeps/<plan hash>)")
+    p.add_argument("--top", type=int, default=10, help="feasible configurations to list (default 10)")
+    p.add_argument("--json", action="store_true", help="print plan.json to stdout")
+    p.add_argument("--out", metavar="DIR", help="write plan.json to DIR")
+    p.add_argument("--report", metavar="FILE.html", help="also render the plan as an HTML report")
+
+
+def build_grid(args: argparse.Namespace) -> dict[str, list]:
+    from simulator.studies.compare.variants import merge_varies
+
+    specs = [f"{field}={getattr(args, f'grid_{field}')}" for _, field in GRID_FLAGS
+             if getattr(args, f"grid_{field}") is not None]
+    return merge_varies(specs + list(args.vary))
+
+
+def run(args: argparse.Namespace) -> int:
+    from simulator.studies.plan.search import SearchSettings, Slo
+    from simulator.studies.plan.sweep import (
+        default_store,
+        plan_document,
+        plan_json,
+        plan_tasks,
+        run_sweep,
+    )
+    from simulator.studies.sweep_store import SweepStore, import_ray
+
+    if args.report:
+        require_report_extra()
+    if args.ray_address and not args.ray:
+        raise ServesimError("--ray-address needs --ray")
+    if args.ray:
+        import_ray()
+    base = scenario_from_args(args)
+    slo = Slo(ttft_ms=base.slo_ttft_ms, tpot_ms=base.slo_tpot_ms, percentile=args.slo_percentile)
+    settings = SearchSettings(probe_requests=args.probe_requests, max_probes=args.max_probes)
+    tasks = plan_tasks(base, build_grid(args), settings=settings, slo=slo, target_rate=args.target_rate)
+    store_dir = Path(args.store) if args.store else default_store(tasks)
+    t0 = time.perf_counter()
+    bar = None
+    if not args.json:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(tasks), unit="cand", desc="plan", file=sys.stderr, leave=False, disable=None)
+    try:
+        candidates, computed, reused = run_sweep(
+            tasks, SweepStore(store_dir), backend="ray" if args.ray else "local", jobs=args.jobs,
+            ray_address=args.ray_address, on_progress=bar.update if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    doc = plan_document(candidates, target_rate=args.target_rate, slo=slo)
+    text = plan_json(doc)
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "plan.json").write_text(text + "\n")
+    if args.report:
+        write_report([json.loads(text)], args.report)
+    if args.json:
+        print(text)
+        return 0
+    from simulator.studies.plan.table import format_plan
+
+    print(format_plan(doc, top=args.top))
+    mixed = mixed_cost_models_note(doc)
+    if mixed:
+        print(mixed)
+    print(f"candidates: {computed} computed, {reused} from the store {store_dir} "
+          f"({time.perf_counter() - t0:.1f} s)")
+    if args.out:
+        print(f"wrote {Path(args.out) / 'plan.json'}")
+    if args.report:
+        print(f"wrote {args.report}")
+    return 0
+
+
+def mixed_cost_models_note(doc: dict) -> str | None:
+    """A warning when candidates are priced by different kinds of cost model (a calibrated profile
+    for some devices, the ideal roofline for others): their latencies are not like for like."""
+    from hardware import load_device
+    from simulator.cost.profile_choice import choose_profile
+
+    kinds: dict[str, set[str]] = {}
+    for c in doc["candidates"]:
+        s = c["scenario"]
+        device = load_device(s["hardware"]).name
+        chosen = choose_profile(profile=s.get("profile"), hardware=device, model=s["model"], dtype=s["dtype"],
+                                mismatch_ok=bool(s.get("profile_mismatch_ok")))
+        kinds.setdefault("calibrated profile" if chosen else "ideal roofline", set()).add(device)
+    if len(kinds) < 2:
+        return None
+    parts = "; ".join(f"{kind} for {', '.join(sorted(devs))}" for kind, devs in sorted(kinds.items()))
+    return (f"note: candidates mix cost models ({parts}); the ideal roofline is typically 1.4-1.9x optimistic, "
+            "so calibrated devices look slower than they would next to the others: pass --profile none to "
+            "compare every candidate on the roofline")

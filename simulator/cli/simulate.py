@@ -1,0 +1,178 @@
+"""`servesim simulate`: one scenario (built-in default, --scenario FILE, and option overrides)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from simulator.errors import ServesimError
+from simulator.scenario import (
+    KV_POLICY_NAMES,
+    ROUTER_NAMES,
+    SCHEDULER_NAMES,
+    Scenario,
+    load_scenario,
+)
+
+# option -> (Scenario field, type, help)
+OPTIONS = {
+    "--model": ("model", str, "catalog name (see `servesim models`) or path to a config.json"),
+    "--hardware": ("hardware", str, "catalog device name or path to a device .toml"),
+    "--dtype": ("dtype", str, "weight/KV dtype: bf16, fp16, fp8, fp32"),
+    "--tp": ("tp", int, "tensor-parallel GPUs per replica"),
+    "--replicas": ("replicas", int, "number of replicas"),
+    "--router": ("router", str, f"replica router: {', '.join(ROUTER_NAMES)}"),
+    "--scheduler": ("scheduler", str, f"batching: {', '.join(SCHEDULER_NAMES)}"),
+    "--max-num-seqs": ("max_num_seqs", int, "max running sequences per replica"),
+    "--max-num-batched-tokens": ("max_num_batched_tokens", int, "token budget per step"),
+    "--chunk-size": ("chunk_size", int, "largest prefill chunk (sarathi)"),
+    "--block-size": ("block_size", int, "KV cache block size in tokens"),
+    "--gpu-memory-utilization": ("gpu_memory_utilization", float, "fraction of device memory used"),
+    "--preemption-mode": ("preemption_mode", str, "recompute or swap"),
+    "--swap-space-gib": ("swap_space_gib", float, "CPU swap space per GPU for swap preemption"),
+    "--max-model-len": ("max_model_len", int, "longest prompt+output (default: the model's)"),
+    "--num-requests": ("num_requests", int, "requests to simulate (a trace is cut to this many)"),
+    "--rate": ("rate", float, "requests/s (inf = all at t=0)"),
+    "--arrival": ("arrival", str, "poisson or gamma"),
+    "--burstiness": ("burstiness", float, "gamma shape (1 = Poisson, <1 burstier)"),
+    "--prompt-tokens": ("prompt_tokens", str, "N, uniform:LO:HI, normal:MEAN:STD, lognormal:MEAN:SIGMA, zipf:A:MAX"),
+    "--output-tokens": ("output_tokens", str, "as --prompt-tokens"),
+    "--trace": ("trace", str, "replay a trace file (splitwise/vidur CSV, Azure, BurstGPT, Mooncake, ShareGPT)"),
+    "--trace-format": ("trace_format", str, "trace format when it cannot be detected"),
+    "--trace-arrivals": ("trace_arrivals", str, "trace: the file's timestamps; rate: its lengths with --rate/--arrival"),
+    "--closed-loop-users": ("closed_loop_users", int, "N concurrent users instead of an arrival rate"),
+    "--samples-per-prompt": ("samples_per_prompt", int, "Best-of-N: samples per prompt, sharing its KV"),
+    "--output-budget-tokens": ("output_budget_tokens", int, "cap every output at this many tokens"),
+    "--seed": ("seed", int, "random seed"),
+    "--slo-ttft-ms": ("slo_ttft_ms", float, "TTFT SLO for request_goodput"),
+    "--slo-tpot-ms": ("slo_tpot_ms", float, "TPOT SLO for request_goodput"),
+    "--slo-e2el-ms": ("slo_e2el_ms", float, "end-to-end latency SLO for request_goodput"),
+    "--price-usd-per-hour": ("price_usd_per_hour", float, "USD per GPU-hour (default: the hardware catalog's)"),
+    "--expert-routing": ("expert_routing", str, "MoE routing: uniform, zipf:S, or an expert-popularity JSON file"),
+    "--expert-placement": ("expert_placement", str, "MoE experts on the GPU: all_gpu, static (most popular), lru"),
+    "--gpu-expert-slots": ("gpu_expert_slots", int, "experts per MoE layer kept on the GPU (default: as many as fit)"),
+    "--expert-exec": ("expert_exec", str, "non-resident expert: fetch (over PCIe), cpu, fiddler (CPU below threshold), auto (default; lru: fetch)"),
+    "--expert-cpu-threshold": ("expert_cpu_threshold", int, "fiddler: run on CPU when an expert has fewer tokens"),
+    "--expert-prefetch-hit-rate": ("expert_prefetch_hit_rate", float, "fraction of fetches prefetched during the previous layer"),
+    "--host": ("host", str, "host CPU: catalog name (hardware/data/hosts) or path to a host .toml"),
+    "--host-link-sharing": ("host_link_sharing", int, "replicas sharing one host link (transfers contend)"),
+    "--moe-kv-reserve-tokens": ("moe_kv_reserve_tokens", int, "KV tokens kept on the GPU when sizing expert slots"),
+    "--kv-policy": ("kv_policy", str, f"KV cache policy: {', '.join(KV_POLICY_NAMES)}"),
+    "--kv-budget": ("kv_budget", float, "KV budget per sequence: tokens (>= 1) or fraction of prompt+output (< 1)"),
+    "--kv-heavy-fraction": ("kv_heavy_fraction", float, "h2o: heavy-hitter share of the budget (default 0.5)"),
+    "--kv-drop": ("kv_drop", float, "scissorhands m: fraction of the budget (< 1) or tokens (default 0.4)"),
+    "--kv-history-window": ("kv_history_window", int, "scissorhands history window w (default 400)"),
+    "--kv-protect-recent": ("kv_protect_recent", int, "scissorhands protected recent tokens r (default 10)"),
+    "--kv-compaction": ("kv_compaction", str, "inplace (overwrite evicted slots) or gather (copy; frees blocks)"),
+    "--kv-select-block": ("kv_select_block", int, "block_topk: tokens per selectable block (default 16)"),
+    "--draft-model": ("draft_model", str, "speculative decoding: draft model (catalog name or config.json)"),
+    "--draft-hardware": ("draft_hardware", str, "device of the draft (default: shares the target's GPUs)"),
+    "--num-speculative-tokens": ("num_speculative_tokens", int, "gamma: draft tokens per iteration (max if adaptive)"),
+    "--spec-gamma-policy": ("spec_gamma_policy", str, "fixed, or adaptive (per-iteration gamma maximising tokens/s)"),
+    "--acceptance-rate": ("acceptance_rate", float, "i.i.d. per-token acceptance probability alpha"),
+    "--acceptance-position-rates": ("acceptance_position_rates", str, "per-position acceptance rates, e.g. 0.9,0.8,0.7"),
+    "--acceptance-histogram": ("acceptance_histogram", str, "file of accepted-length counts (JSON list or CSV)"),
+    "--spec-advance": ("spec_advance", str, "ragged (per sequence) or min (batch advances by its minimum)"),
+    "--spec-realign-overhead": ("spec_realign_overhead", float, "padded-batch realignment, fraction of iteration time"),
+    "--profile": ("profile", str, "measured profile (table dir, table.csv or fit .json); default: a shipped "
+                  "one for the device and dtype if any; 'none' = roofline"),
+    "--profile-mismatch-ok": ("profile_mismatch_ok", bool, "use a --profile measured on another device/dtype"),
+}
+
+
+def add_scenario_arguments(p: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
+    """The scenario options; `exclude` leaves flags out for a command that redefines them."""
+    p.add_argument("--scenario", metavar="FILE.toml", help="scenario file; options below override it")
+    for flag, (field, typ, help_text) in OPTIONS.items():
+        if flag in exclude:
+            continue
+        if typ is bool:
+            p.add_argument(flag, dest=field, action="store_const", const=True, default=None, help=help_text)
+        else:
+            p.add_argument(flag, dest=field, type=typ, default=None, help=help_text)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_scenario_arguments(p)
+    p.add_argument("--json", action="store_true", help="print the summary JSON to stdout")
+    p.add_argument("--out", metavar="DIR", help="write summary.json, requests.csv, steps.csv (and trace.json)")
+    p.add_argument("--chrome-trace", action="store_true", help="also write trace.json (Perfetto) to --out")
+    p.add_argument("--report", metavar="FILE.html", help="also render an HTML report (needs the `report` extra)")
+    p.add_argument("--compare-baseline", action="store_true",
+                   help="with --draft-model: also run without speculation and report the speedup")
+
+
+def scenario_from_args(args: argparse.Namespace) -> Scenario:
+    base = load_scenario(args.scenario) if args.scenario else Scenario()
+    overrides = {field: getattr(args, field) for field, _, _ in OPTIONS.values() if getattr(args, field, None) is not None}
+    return base.replace(**overrides) if overrides else base
+
+
+def progress_bar(enabled: bool):
+    if not enabled:
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="req", desc="simulating", delay=1.0, file=sys.stderr, leave=False)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return update, bar
+
+
+def run(args: argparse.Namespace) -> int:
+    from simulator.results.files import write_outputs
+    from simulator.results.summary import build_summary, summary_json
+    from simulator.results.table import format_summary
+    from simulator.run import simulate
+
+    if args.chrome_trace and not args.out:
+        raise ServesimError("--chrome-trace needs --out DIR")
+    scenario = scenario_from_args(args)
+    if args.report:
+        from simulator.cli.report import require_report_extra
+
+        require_report_extra()  # before the run, not after it
+    update, bar = progress_bar(not args.json and sys.stderr.isatty())
+    try:
+        result = simulate(scenario, progress=update)
+    finally:
+        if bar is not None:
+            bar.close()
+    summary = build_summary(result)
+    if args.compare_baseline:
+        from simulator.speculative.setup import baseline_comparison
+
+        if not scenario.draft_model:
+            raise ServesimError("--compare-baseline needs --draft-model (speculative decoding)")
+        base = build_summary(simulate(scenario.replace(draft_model=None)))
+        summary["speculative"].update(baseline_comparison(summary["metrics"], base["metrics"]))
+    if args.out:
+        written = write_outputs(result, summary, Path(args.out), trace=args.chrome_trace)
+    if args.report:
+        written = (written if args.out else []) + [_write_report(result, summary, args)]
+    if args.json:
+        print(summary_json(summary))
+    else:
+        print(format_summary(summary))
+        if args.out or args.report:
+            print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _write_report(result, summary: dict, args: argparse.Namespace) -> Path:
+    """The report reads result files: --out's, or ones written to a temporary directory."""
+    import tempfile
+
+    from simulator.cli.report import write_report
+    from simulator.results.files import write_outputs
+
+    if args.out:
+        return write_report([Path(args.out)], args.report)
+    with tempfile.TemporaryDirectory(prefix="servesim-") as tmp:
+        run_dir = Path(tmp) / (Path(args.report).stem or "run")
+        write_outputs(result, summary, run_dir, trace=False)
+        return write_report([run_dir], args.report)

@@ -1,0 +1,132 @@
+"""`servesim validate`: a real batched serving run vs the simulator's prediction, side by side.
+
+Builds the validation model (random weights, Hugging Face transformers) on this machine, serves a
+fixed workload with static batching at several batch sizes and measures TTFT, TPOT, output
+throughput and per-step times. In rounds: serve every batch size, then run one profiling pass of
+the kernels the workload's steps use plus the engine's calibration steps (grids.ENGINE_*_POINTS,
+other shapes than the workload's), so the real runs and the profile sample the same spells of a
+shared machine's contention. Each round is predicted from its own pass (the workload simulated
+with `--scheduler static`); the report gives medians over rounds of the measured and predicted
+figures and of the per-round errors, with the errors' range and the measured spread. Both sides
+are summarised by the same function (validation/static_batch.py). torch/transformers are imported in run().
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from simulator.cli.profile import needs_profile_extra
+from simulator.errors import ServesimError
+from simulator.validation.static_batch import (
+    compare_rounds,
+    cuda_device_name,
+    format_report,
+    measured_metrics,
+    validation_grid,
+)
+
+DEFAULT_MODEL = "tiny-llama-validate"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=DEFAULT_MODEL, help="a Llama-family config (catalog name or config.json)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--batch-sizes", default="1,4,8", help="comma-separated static batch sizes")
+    p.add_argument("--prompt-tokens", type=int, default=64)
+    p.add_argument("--output-tokens", type=int, default=32)
+    p.add_argument("--batches", type=int, default=2, help="batches per batch size (requests = batches x size)")
+    p.add_argument("--runs", type=int, default=None,
+                   help="rounds of serving every batch size, each followed by a profiling pass that "
+                        "predicts it; medians over rounds are reported (default 5, --quick 3)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads for the run and the profile")
+    p.add_argument("--quick", action="store_true", help="3 rounds and the quick timing plan (about a minute)")
+    p.add_argument("--profile", help="predict from this profile table/fit instead of profiling between the runs")
+    p.add_argument("--out", default="out/validate-profile", metavar="DIR",
+                   help="where the profiles measured between the runs are written (one per round, and combined)")
+    p.add_argument("--json", action="store_true")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from profiles.hf_engine import build_model, serve_static
+    from profiles.profiler import check_device, import_torch
+    from profiles.timers import FULL_PLAN, QUICK_PLAN
+    from simulator.models.spec import load_model
+    from simulator.validation.profiling import (
+        Profiler,
+        model_config,
+        model_dims,
+        progress_bar,
+    )
+
+    torch = import_torch()
+    check_device(torch, args.device)
+    sizes = _batch_sizes(args.batch_sizes)
+    runs = args.runs or (3 if args.quick else 5)
+    if runs < 1 or args.batches < 1 or args.prompt_tokens < 1 or args.output_tokens < 2:
+        raise ServesimError("need --runs >= 1, --batches >= 1, --prompt-tokens >= 1 and --output-tokens >= 2")
+    spec = load_model(args.model)
+    config = model_config(args.model)
+    dtype = "fp32" if args.device == "cpu" else "bf16"
+    device_name = "cpu" if args.device == "cpu" else cuda_device_name(torch)
+    torch.set_num_threads(args.threads)
+    model = build_model(config, dtype=dtype, device=args.device)
+    sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
+    profiler, profile = None, args.profile
+    if args.profile:
+        profile, profile_note = args.profile, f"given: {args.profile}"
+    else:
+        grid = validation_grid(model_dims(spec, 1), sizes, args.prompt_tokens, args.output_tokens)
+        profiler = Profiler(spec, device=args.device, device_name=device_name, dtype=dtype, tp=1, grid=grid,
+                            plan=QUICK_PLAN if args.quick else FULL_PLAN, threads=args.threads,
+                            gemm_layout="split", engine=model)  # the served model is the engine
+    measured: list[dict[int, dict]] = []  # per round, per batch size
+    bar = progress_bar(not args.json and sys.stderr.isatty(), runs, unit="round", desc="serve + profile")
+    for _ in range(runs):  # serving and profiling alternate: both see the same spells of contention
+        measured.append({})
+        for b in sizes:
+            served = serve_static(model, num_requests=b * args.batches, batch_size=b, prompt_tokens=args.prompt_tokens,
+                                  output_tokens=args.output_tokens, sync=sync)
+            measured[-1][b] = measured_metrics(served, prompt=args.prompt_tokens, output=args.output_tokens)
+        if profiler:
+            profiler.run_pass()
+        if bar:
+            bar.update(1)
+    if bar:
+        bar.close()
+    profiles = [profile] * runs
+    if profiler:  # each round's own pass, and all passes combined (each shape's middle) for reuse
+        out = Path(args.out)
+        profiles = [_save(profiler.result(only=r), out / f"round-{r + 1}") for r in range(runs)]
+        profile = _save(profiler.result("middle"), out)
+        profile_note = (f"measured after each serving round ({len(grid)} kernel shapes + engine steps, "
+                        f"{'quick' if args.quick else 'full'} timing) -> {out}/round-N; all {runs} combined -> {out}")
+    rows = [compare_rounds(b, [m[b] for m in measured], profiles, model=args.model, batches=args.batches,
+                           prompt=args.prompt_tokens, output=args.output_tokens, device_name=device_name, dtype=dtype)
+            for b in sizes]
+    report = {"model": spec.name, "device": args.device, "threads": args.threads, "dtype": dtype, "runs": runs,
+              "prompt_tokens": args.prompt_tokens, "output_tokens": args.output_tokens,
+              "profile": profile_note, "results": rows}
+    print(json.dumps(report, indent=2, sort_keys=True, default=float) if args.json else format_report(report))
+    return 0
+
+
+def _save(result: tuple[list, dict], out: Path) -> str:
+    from profiles.table import save_profile
+
+    save_profile(*result, out)
+    return str(out)
+
+
+def _batch_sizes(text: str) -> list[int]:
+    try:
+        sizes = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        sizes = []
+    if not sizes or sizes[0] < 1:
+        raise ServesimError(f"--batch-sizes {text!r}: need comma-separated positive integers, e.g. 1,4,8")
+    return sizes
+
+
+run = needs_profile_extra(_run)

@@ -1,0 +1,228 @@
+"""The profiled cost model: step times from measured kernels (profiles/fit.py), same protocol as
+RooflineCostModel (step_cost(BatchShape) -> StepCost, describe()).
+
+Owns the mapping of simulator/cost/ops.py's ops onto per-layer kernel calls: token ops by token count
+(QKV, O, gate/up, down; norms, rotary, activation and residual adds for `elementwise`; the MoE
+router, and the routed experts as one expert call per expected active expert at the mean tokens
+per active expert), lm_head
+and sampling by logits count, prefill attention per (chunk, context) pair, decode attention by
+(batch, mean context) plus the KV append, and the engine's per-step overhead when the profile
+measured it (simulator/cost/engine_overhead.py: per decode batch and per prefill tokens, flat beyond
+the measured ends). Each kernel time comes from interpolation inside the measured grid
+("profile"), the op's fitted roofline outside it ("fit"), or, for ops the profile never measured
+(e.g. all-reduce), the scenario's roofline ("roofline"); a step's source is the least trusted of
+its ops, and shapes that were not interpolated are listed by describe().
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from profiles.fit import SOURCE_PROFILE, SOURCE_ROOFLINE, TRUST, FittedProfile
+from profiles.table import make_shape
+from simulator.cost.ops import (
+    attention_ops,
+    expected_active_experts,
+    kv_heads_per_rank,
+    logits_op,
+)
+from simulator.cost.roofline import RooflineCostModel
+from simulator.cost.shape import BatchShape
+from simulator.cost.step import StepCost
+
+MAX_LISTED_SHAPES = 50
+_SOURCE_OF_TRUST = {v: k for k, v in TRUST.items()}
+
+
+class ProfiledCostModel:
+    def __init__(self, fallback: RooflineCostModel, fit: FittedProfile, *, profile_name: str,
+                 profile_dtype: str | None = None):
+        self.fallback, self.fit, self.profile_name = fallback, fit, profile_name
+        self.model, self.tp = fallback.model, fallback.tp
+        self.dtype = profile_dtype or fit.dtype or fallback.dtype
+        m, tp = self.model, self.tp
+        self._heads = dict(num_heads=m.num_heads // tp, num_kv_heads=kv_heads_per_rank(m, tp), head_dim=m.head_dim)
+        self.extrapolated: Counter = Counter()
+        self.sources: Counter = Counter()
+        self._token_cache: dict[int, tuple] = {}
+        self._logit_cache: dict[int, tuple] = {}
+        self._overhead_cache: dict[tuple, tuple] = {}
+        self._attention_profiled = bool({"attn_prefill", "attn_decode"} & set(fit.ops))
+
+    # ---- kernel lookups -------------------------------------------------------------------
+    def _kernel(self, op: str, calls: float, **dims: int) -> tuple[float, str] | None:
+        shape = make_shape(**dims)
+        got = self.fit.predict(op, shape, self.dtype)
+        if got is None:
+            return None
+        if got[1] != SOURCE_PROFILE:
+            self.extrapolated[(op,) + tuple(sorted((k, v) for k, v in dims.items() if v))] += 1
+        return got[0] * calls, got[1]
+
+    def _sum(self, parts: list) -> tuple[float, str] | None:
+        if any(p is None for p in parts):
+            return None
+        return sum(p[0] for p in parts), min((p[1] for p in parts), key=TRUST.__getitem__)
+
+    def _token_op(self, name: str, t: int) -> tuple[float, str] | None:
+        m, tp, nl = self.model, self.tp, self.model.num_layers
+        h, q_out = m.hidden_size, m.q_size // tp
+        kv_out = self._heads["num_kv_heads"] * m.head_dim
+        width = m.intermediate_size // tp
+        dense = m.num_dense_layers
+        if name == "attn_qkv":
+            return self._kernel("attn_qkv", nl, num_tokens=t, in_dim=h, out_dim=q_out + 2 * kv_out, **self._heads)
+        if name == "attn_out":
+            return self._kernel("attn_out", nl, num_tokens=t, in_dim=q_out, out_dim=h)
+        if name == "mlp_up":
+            return self._kernel("mlp_up", dense, num_tokens=t, in_dim=h, out_dim=width * (2 if m.gated_mlp else 1))
+        if name == "mlp_down":
+            return self._kernel("mlp_down", dense, num_tokens=t, in_dim=width, out_dim=h)
+        if name == "elementwise":
+            act_width = width or m.moe_intermediate_size * m.num_experts_per_tok // tp
+            return self._sum([
+                self._kernel("rms_norm", 2 * nl + 1, num_tokens=t, in_dim=h),  # +1: final norm
+                self._kernel("residual_add", 2 * nl, num_tokens=t, in_dim=h),
+                self._kernel("rotary", nl, num_tokens=t, **self._heads),
+                self._kernel("activation", nl, num_tokens=t, out_dim=act_width),
+            ])
+        if name == "moe_router":
+            return self._kernel("moe_router", m.num_moe_layers, num_tokens=t, in_dim=h, out_dim=m.num_experts)
+        if name == "moe_experts" and m.gated_mlp:  # the profiled expert is gated (gate/up, SiLU, down)
+            active = expected_active_experts(m.num_experts, m.num_experts_per_tok, t)
+            per_expert = max(round(t * m.num_experts_per_tok / active), 1)  # each active expert: the mean load
+            return self._kernel("moe_expert", m.num_moe_layers * active, num_tokens=per_expert, in_dim=h,
+                                out_dim=m.moe_intermediate_size // tp)
+        return None  # shared experts, collectives: the roofline answers
+
+    def _logit_op(self, name: str, t: int) -> tuple[float, str] | None:
+        vocab = self.model.vocab_size // self.tp
+        if name == "lm_head":
+            return self._kernel("lm_head", 1, num_tokens=t, in_dim=self.model.hidden_size, out_dim=vocab)
+        if name == "sampling":
+            return self._kernel("sampling", 1, num_tokens=t, out_dim=vocab)
+        return None
+
+    def _attention_op(self, name: str, shape: BatchShape) -> tuple[float, str] | None:
+        nl = self.model.num_layers
+        if name == "attn_prefill":
+            pairs = Counter(shape.prefill_chunks)
+            return self._sum([self._kernel("attn_prefill", nl * c, batch_size=1, chunk_tokens=n,
+                                           context_tokens=ctx, **self._heads) for (n, ctx), c in pairs.items()])
+        b = shape.num_decode
+        ctx = round(shape.decode_context_sum / b)
+        parts = [self._kernel("attn_decode", nl, batch_size=b, context_tokens=ctx, **self._heads)]
+        if "kv_append" in self.fit.ops:
+            parts.append(self._kernel("kv_append", nl, batch_size=b, context_tokens=max(ctx - 1, 0), **self._heads))
+        return self._sum(parts)
+
+    # ---- the protocol ---------------------------------------------------------------------
+    def _price(self, ops, lookup) -> tuple[float, float, float, float, float, int]:
+        """(compute_s, memory_s, comm_s, flops, bytes, trust) for a list of OpCost."""
+        compute_s = memory_s = comm_s = flops = nbytes = 0.0
+        trust = TRUST[SOURCE_PROFILE]
+        for op in ops:
+            got = None if op.comm_bytes else lookup(op.name)
+            if got is None:
+                c, m_, x, f, b = self.fallback._sum_ops([op])
+                compute_s, memory_s, comm_s = compute_s + c, memory_s + m_, comm_s + x
+                flops, nbytes = flops + f, nbytes + b
+                trust = min(trust, TRUST[SOURCE_ROOFLINE])
+                self.sources[SOURCE_ROOFLINE] += 1
+                continue
+            t, src = got
+            self.sources[src] += 1
+            trust = min(trust, TRUST[src])
+            compute_bound = op.flops / self.fallback.flops_per_s >= op.bytes / self.fallback.bytes_per_s
+            compute_s, memory_s = (compute_s + t, memory_s) if compute_bound else (compute_s, memory_s + t)
+            flops, nbytes = flops + op.flops, nbytes + op.bytes
+        return compute_s, memory_s, comm_s, flops, nbytes, trust
+
+    def _overhead(self, shape: BatchShape) -> tuple[float, int]:
+        """The engine's time outside kernels: per decode batch, per prefill tokens, the larger of
+        the two for a mixed step (both include the fixed per-forward host time)."""
+        if "step_overhead" not in self.fit.ops:
+            return self.fallback.params.step_overhead_s, TRUST[SOURCE_PROFILE]
+        parts = []
+        if shape.num_decode or not shape.num_prefill_tokens or "prefill_overhead" not in self.fit.ops:
+            parts.append(self._overhead_op("step_overhead", max(shape.num_decode, 1)))
+        if shape.num_prefill_tokens and "prefill_overhead" in self.fit.ops:
+            parts.append(self._overhead_op("prefill_overhead", shape.num_prefill_tokens))
+        return max(t for t, _ in parts), min(TRUST[src] for _, src in parts)
+
+    def _overhead_op(self, op: str, tokens: int) -> tuple[float, str]:
+        hit = self._overhead_cache.get((op, tokens))
+        if hit is None:
+            dims = dict(num_tokens=tokens, num_layers=self.model.num_layers)
+            hit = self._overhead_cache[(op, tokens)] = self.fit.predict_clamped(op, make_shape(**dims), self.dtype)
+            if hit[1] != SOURCE_PROFILE:
+                self.extrapolated[(op,) + tuple(sorted(dims.items()))] += 1
+        return hit
+
+    def step_cost(self, shape: BatchShape) -> StepCost:
+        m, beta, tp = self.model, self.fallback.beta, self.tp
+        parts = []
+        if shape.num_tokens:
+            hit = self._token_cache.get(shape.num_tokens)
+            if hit is None:
+                t = shape.num_tokens
+                ops = self.fallback._token_ops(m, t, beta, tp)  # MoE offloading prices its experts itself
+                hit = self._token_cache[t] = self._price(ops, lambda n: self._token_op(n, t))
+            parts.append(hit)
+        if shape.num_logits:
+            hit = self._logit_cache.get(shape.num_logits)
+            if hit is None:
+                t = shape.num_logits
+                hit = self._logit_cache[t] = self._price(logits_op(m, t, beta, tp), lambda n: self._logit_op(n, t))
+            parts.append(hit)
+        if self._attention_profiled:
+            parts.append(self._price(attention_ops(m, shape, beta, tp), lambda n: self._attention_op(n, shape)))
+        elif shape.prefill_chunks or shape.num_decode:  # no attention kernels in the profile: roofline
+            c, m_, f, b = self.fallback._attention(shape)
+            parts.append((c, m_, 0.0, f, b, TRUST[SOURCE_ROOFLINE]))
+            self.sources[SOURCE_ROOFLINE] += 1
+        overhead_s, overhead_trust = self._overhead(shape)
+        compute_s = memory_s = comm_s = flops = nbytes = 0.0
+        trust = overhead_trust
+        for c, m_, x, f, b, tr in parts:
+            compute_s += c
+            memory_s += m_
+            comm_s += x
+            flops += f
+            nbytes += b
+            trust = tr if tr < trust else trust
+        evict_s = 0.0
+        if shape.kv_work is not None:  # KV-policy bookkeeping: the fallback's eviction ops
+            evict_s, f, b = self.fallback._eviction(shape.kv_work)
+            flops, nbytes = flops + f, nbytes + b
+        split = (compute_s, memory_s, comm_s + overhead_s + evict_s)
+        return StepCost(time_s=compute_s + memory_s + comm_s + overhead_s + evict_s, compute_s=compute_s,
+                        memory_s=memory_s, comm_s=comm_s, overhead_s=overhead_s, flops=flops, bytes=nbytes,
+                        bound=max(range(3), key=split.__getitem__),
+                        source=_SOURCE_OF_TRUST[trust], evict_s=evict_s)
+
+    def describe(self) -> dict:
+        shapes = [{"op": k[0], **dict(k[1:]), "lookups": n} for k, n in self.extrapolated.most_common(MAX_LISTED_SHAPES)]
+        return {
+            "kind": "profiled",
+            "source": f"profile {self.profile_name}",
+            "profile": self.profile_name,
+            "profile_device": self.fit.device,
+            "profile_dtype": self.dtype,
+            "device": self.fallback.device.name,
+            "dtype": self.fallback.dtype,
+            "tp": self.tp,
+            "fitted_ops": sorted(self.fit.ops),
+            "op_sources": dict(self.sources),
+            "num_extrapolated_shapes": len(self.extrapolated),
+            "extrapolated_shapes": shapes,
+            "roofline_fallback": self.fallback.describe(),
+            "known_error": self._known_error(),
+            "fit_test_error": self.fit.provenance.get("test_error"),
+        }
+
+    def _known_error(self) -> str:
+        err = self.fit.provenance.get("test_error")
+        lookups = ", ".join(f"{n} {src}" for src, n in sorted(self.sources.items()))
+        head = (f"fit test error median {err['overall']['median_ape_pct']:.1f}% / p90 {err['overall']['p90_ape_pct']:.1f}%"
+                if err else "fit error: see `servesim fit --test`")
+        return f"{head}; op lookups: {lookups}; {len(self.extrapolated)} shapes extrapolated"

@@ -1,0 +1,134 @@
+"""What-if comparison: a base scenario and the cross product of `--vary key=v1,v2` changes.
+
+Owns the --vary syntax (key = a Scenario field name or its CLI spelling with dashes; values
+parsed to the field's type), the cross product, running the variants (through
+sweep_store.run_tasks, so --jobs uses local processes) and the compare document that report
+renderers read:
+    {"kind": "compare", "servesim_version", "base": summary, "variants": [{"vary", "summary"}],
+     "varied_keys"}
+Does not render tables (compare_table.py) or compute metrics (outputs.build_summary).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import fields
+
+from simulator.errors import ServesimError
+from simulator.scenario import SCENARIO_KEYS, Scenario, scenario_from_dict
+
+_FIELD_TYPES = {f.name: str(f.type) for f in fields(Scenario)}
+_NONE_WORDS = ("none", "null", "default")
+
+
+def _parse_value(key: str, text: str):
+    kind = _FIELD_TYPES[key]
+    text = text.strip()
+    if "None" in kind and text.lower() in _NONE_WORDS:
+        return None
+    base = kind.split("|")[0].strip()
+    try:
+        if base == "int":
+            return int(text)
+        if base == "float":
+            return float(text)
+        if base == "bool":
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1")
+    except ValueError:
+        raise ServesimError(f"--vary {key}: {text!r} is not a valid {kind}") from None
+    return text
+
+
+def parse_vary(spec: str) -> tuple[str, list]:
+    """'max-num-seqs=64,128' -> ('max_num_seqs', [64, 128])."""
+    key, sep, values = spec.partition("=")
+    key = key.strip().lstrip("-").replace("-", "_")
+    if not sep or not key:
+        raise ServesimError(f"--vary {spec!r}: expected KEY=V1,V2,...")
+    if key not in SCENARIO_KEYS:
+        raise ServesimError(f"--vary: unknown key {key!r}; valid keys: {', '.join(SCENARIO_KEYS)}")
+    parsed = [_parse_value(key, v) for v in values.split(",") if v.strip()]
+    if not parsed:
+        raise ServesimError(f"--vary {spec!r}: no values after '='")
+    return key, parsed
+
+
+def merge_varies(specs: list[str]) -> dict[str, list]:
+    """Several --vary options -> {key: values} (a key given twice is an error)."""
+    out: dict[str, list] = {}
+    for spec in specs:
+        key, values = parse_vary(spec)
+        if key in out:
+            raise ServesimError(f"--vary {key} given twice; list all its values in one option")
+        out[key] = values
+    return out
+
+
+def cross_product(grid: dict[str, list]) -> list[dict]:
+    """{a: [1, 2], b: [x]} -> [{a: 1, b: x}, {a: 2, b: x}] (first key varies slowest)."""
+    keys = list(grid)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
+
+
+def variant_scenarios(base: Scenario, grid: dict[str, list]) -> list[tuple[dict, Scenario]]:
+    """Validated scenarios for each combination (invalid values fail before anything runs)."""
+    out = []
+    for vary in cross_product(grid):
+        try:
+            out.append((vary, base.replace(**vary)))
+        except ServesimError as exc:
+            raise ServesimError(f"--vary {vary}: {exc}") from None
+    return out
+
+
+def summarise_task(task: dict) -> dict:
+    """Worker: simulate one scenario (a plain dict) and return its deterministic summary dict
+    (the summary.json content: no wall time, NaN -> null)."""
+    from simulator.results.summary import build_summary, summary_json
+    from simulator.run import simulate
+
+    scenario = scenario_from_dict(task["scenario"])
+    return json.loads(summary_json(build_summary(simulate(scenario))))
+
+
+def run_compare(base: Scenario, grid: dict[str, list], *, jobs: int | None = None,
+                on_progress=None) -> dict:
+    """Run the base and every variant; return the compare document."""
+    from simulator.results.summary import version
+    from simulator.studies.sweep_store import run_tasks
+
+    variants = variant_scenarios(base, grid)
+    tasks = [{"scenario": base.as_dict()}] + [{"scenario": s.as_dict()} for _, s in variants]
+    results: list[dict | None] = [None] * len(tasks)
+
+    def done(i: int, summary: dict) -> None:
+        results[i] = summary
+        if on_progress:
+            on_progress()
+
+    run_tasks(summarise_task, tasks, on_done=done, jobs=jobs)
+    return {
+        "kind": "compare",
+        "servesim_version": version(),
+        "base": results[0],
+        "variants": [{"vary": vary, "summary": results[i + 1]} for i, (vary, _) in enumerate(variants)],
+        "varied_keys": list(grid),
+    }
+
+
+def json_safe(obj):
+    """Strict JSON: inf -> "inf" (as summary.json writes it), NaN -> null."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else str(obj)
+    return obj
+
+
+def compare_json(doc: dict) -> str:
+    return json.dumps(json_safe(doc), indent=2, sort_keys=True)

@@ -1,0 +1,327 @@
+"""Public request traces -> RequestArrays: Splitwise, Azure LLM, BurstGPT, Mooncake, ShareGPT.
+
+Owns parsing and validating trace files (format detection, per-line error messages) and, for
+ShareGPT, the token-count estimate and the synthetic Poisson arrivals. Bad input raises
+ServesimError naming the file and the 1-based line. Rows are never dropped silently: BurstGPT
+zero-output rows need skip_zero_output=True (then a TraceWarning gives the count), and skipped
+ShareGPT turns are counted in a TraceWarning.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import warnings
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Callable, Iterator, TextIO
+
+import numpy as np
+
+from simulator.errors import ServesimError
+from simulator.workload.requests import RequestArrays
+
+TRACE_FORMATS = ("splitwise", "azure", "burstgpt", "mooncake", "sharegpt")
+SHAREGPT_BYTES_PER_TOKEN = 4.0  # rough average for English text under BPE tokenizers
+SHAREGPT_HUMAN_ROLES = frozenset({"human", "user"})
+SHAREGPT_MODEL_ROLES = frozenset({"gpt", "assistant", "chatgpt", "bard", "bing"})
+_MOONCAKE_KEYS = ("timestamp", "input_length", "output_length")
+_EPOCH = datetime(1970, 1, 1)
+_AZURE_TIME = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?\s*")
+
+
+class TraceWarning(UserWarning):
+    """Rows or turns were skipped while loading a trace (the message gives the count)."""
+
+
+def _number(value: object) -> float | int:
+    """A JSON/CSV value as a finite int or float; ValueError (the reason) otherwise."""
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError(f"{value.strip()!r} is not a number") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{value!r} is not a number")
+    if not math.isfinite(value):
+        raise ValueError(f"{value} is not a finite number")
+    return value
+
+
+def _count(value: object) -> int:
+    """A token count: a whole number >= 0 (the >= 1 rules are checked by the caller)."""
+    v = _number(value)
+    if isinstance(v, float) and not v.is_integer():
+        raise ValueError(f"{v} is not a whole number of tokens")
+    if v < 0:
+        raise ValueError(f"{v} is negative; token counts must be >= 0")
+    return int(v)
+
+
+def _time(value: object) -> float | int:
+    """A numeric timestamp (seconds or milliseconds, as the format says); must be >= 0."""
+    v = _number(value)
+    if v < 0:
+        raise ValueError(f"timestamp {v} is negative; timestamps must be >= 0")
+    return v
+
+
+def _azure_time_ns(text: str) -> int:
+    """'YYYY-MM-DD HH:MM:SS[.f]' (1-9 fraction digits, no zone) or plain seconds -> integer ns."""
+    m = _AZURE_TIME.fullmatch(text)
+    if m is None:
+        try:
+            seconds = _number(text)
+        except ValueError:
+            raise ValueError(f"{text.strip()!r} is neither 'YYYY-MM-DD HH:MM:SS[.fraction]' "
+                             "nor a number of seconds") from None
+        return round(_time(seconds) * 10**9)
+    try:
+        whole_s = (datetime(*(int(g) for g in m.groups()[:6])) - _EPOCH) // timedelta(seconds=1)
+    except ValueError as e:
+        raise ValueError(f"{text.strip()!r}: {e}") from None
+    return whole_s * 10**9 + int((m.group(7) or "").ljust(9, "0"))
+
+
+# format -> ((time, prompt, output) column names, time parser, seconds per time unit)
+_CSV_SPECS: dict[str, tuple[tuple[str, str, str], Callable[[str], float | int], float]] = {
+    "splitwise": (("arrived_at", "num_prefill_tokens", "num_decode_tokens"), _time, 1.0),
+    "azure": (("TIMESTAMP", "ContextTokens", "GeneratedTokens"), _azure_time_ns, 1e-9),
+    "burstgpt": (("Timestamp", "Request tokens", "Response tokens"), _time, 1.0),
+}
+
+
+_Row = tuple[int, float | int, int, int]  # (line, timestamp in the format's unit, prompt, output)
+
+
+def _collect(path: Path, fmt: str, cols: tuple[str, ...], rows: Iterator[_Row], time_unit_s: float,
+             skip_zero_output: bool = False) -> RequestArrays:
+    """Apply the >= 1 token rules (and BurstGPT's skip rule) to parsed rows; build the arrays."""
+    kept, skipped, line = [], 0, 1
+    for line, t, p, o in rows:
+        if p < 1:
+            raise ServesimError(f"{path}, line {line}: {cols[1]} is 0; prompts need >= 1 token")
+        if o < 1 and fmt == "burstgpt" and skip_zero_output:
+            skipped += 1
+        elif o < 1:
+            hint = (" (a failed request in BurstGPT); pass skip_zero_output=True to skip such rows"
+                    if fmt == "burstgpt" else "; outputs need >= 1 token")
+            raise ServesimError(f"{path}, line {line}: {cols[2]} is 0{hint}")
+        else:
+            kept.append((t, p, o))
+    if skipped:
+        warnings.warn(f"{path}: skipped {skipped} rows with 0 output tokens (failed requests)",
+                      TraceWarning, stacklevel=3)
+    if not kept:
+        raise ServesimError(f"{path}, line {line}: no requests in the trace")
+    times, prompts, outputs = zip(*kept)
+    first = min(times)  # exact integer/float subtraction before scaling to seconds
+    arrival_s = np.array([t - first for t in times], dtype=np.float64) * time_unit_s
+    return RequestArrays.from_columns(arrival_s, prompts, outputs)
+
+
+def _csv_rows(path: Path, fmt: str, f: TextIO) -> Iterator[_Row]:
+    cols, parse_time, _ = _CSV_SPECS[fmt]
+    reader = csv.reader(f)
+    header = [c.strip() for c in next(reader, [])]
+    missing = [c for c in cols if c not in header]
+    if missing:
+        raise ServesimError(f"{path}, line 1: {fmt} header lacks column(s) {missing}; "
+                            f"found {header}; required {list(cols)}")
+    ti, pi, oi = (header.index(c) for c in cols)
+    width, parsers = max(ti, pi, oi) + 1, (parse_time, _count, _count)
+    for row in reader:
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue  # blank line
+        if len(row) < width:
+            raise ServesimError(f"{path}, line {reader.line_num}: {len(row)} fields, "
+                                f"header has {len(header)}")
+        try:
+            parsed = (parse_time(row[ti]), _count(row[pi]), _count(row[oi]))
+        except ValueError:  # find which cell failed, for the message
+            for col, parse, cell in zip(cols, parsers, (row[ti], row[pi], row[oi])):
+                _reraise_at(path, reader.line_num, f"column {col!r}", parse, cell)
+        yield reader.line_num, *parsed
+
+
+def _reraise_at(path: Path, line: int, where: str, parse: Callable, value: object):
+    """parse(value), turning its ValueError into a ServesimError naming file, line and cell."""
+    try:
+        return parse(value)
+    except ValueError as e:
+        raise ServesimError(f"{path}, line {line}, {where}: {e}") from None
+
+
+def _json_error(path: Path, e: json.JSONDecodeError, line: int) -> ServesimError:
+    return ServesimError(f"{path}, line {line}: not valid JSON ({e.msg}, column {e.colno})")
+
+
+def _mooncake_rows(path: Path, f: TextIO) -> Iterator[_Row]:
+    for line, text in enumerate(f, start=1):
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise _json_error(path, e, line) from None
+        if not isinstance(obj, dict) or any(k not in obj for k in _MOONCAKE_KEYS):
+            found = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
+            raise ServesimError(f"{path}, line {line}: expected an object with keys "
+                                f"{list(_MOONCAKE_KEYS)}; found {found}")
+        for key in (k for k in _MOONCAKE_KEYS if isinstance(obj[k], str)):
+            raise ServesimError(f"{path}, line {line}, key {key!r}: {obj[key]!r} is a string, not a number")
+        yield line, *(_reraise_at(path, line, f"key {key!r}", parse, obj[key])
+                      for key, parse in zip(_MOONCAKE_KEYS, (_time, _count, _count)))
+
+
+def _json_array(text: str, path: Path):
+    """Yield (char offset, element) of a top-level JSON list, keeping offsets for line numbers."""
+    decoder, ws = json.JSONDecoder(), re.compile(r"\s*")
+
+    def fail(pos: int, what: str) -> ServesimError:
+        return ServesimError(f"{path}, line {text.count(chr(10), 0, pos) + 1}: {what}")
+
+    i = ws.match(text, 0).end()
+    if text[i:i + 1] != "[":
+        raise fail(i, "expected a JSON list of conversations starting with '['")
+    i = ws.match(text, i + 1).end()
+    if text[i:i + 1] != "]":
+        while True:
+            try:
+                obj, end = decoder.raw_decode(text, i)
+            except json.JSONDecodeError as e:
+                raise _json_error(path, e, e.lineno) from None
+            yield i, obj
+            i = ws.match(text, end).end()
+            if text[i:i + 1] == "]":
+                break
+            if text[i:i + 1] != ",":
+                raise fail(i, "expected ',' or ']' after a conversation")
+            i = ws.match(text, i + 1).end()
+    if (i := ws.match(text, i + 1).end()) != len(text):
+        raise fail(i, "unexpected text after the closing ']'")
+
+
+def _sharegpt_pairs(path: Path) -> tuple[list[str], list[str], int]:
+    """(prompt texts, output texts, last line). Each human turn directly followed by a model
+    turn is one request; its prompt is that turn's text alone (no earlier conversation)."""
+    text = path.read_text(encoding="utf-8-sig")
+    prompts, outputs, empty, unpaired = [], [], 0, 0
+    for pos, conv in _json_array(text, path):
+        turns = conv.get("conversations") if isinstance(conv, dict) else None
+        if not isinstance(turns, list) or not all(isinstance(t, dict) and isinstance(
+                t.get("from"), str) and isinstance(t.get("value"), str) for t in turns):
+            raise ServesimError(f"{path}, line {text.count(chr(10), 0, pos) + 1}: a conversation must be "
+                                "an object with 'conversations': a list of {'from': str, 'value': str}")
+        roles = [t["from"].lower() for t in turns]
+        for k, role in enumerate(roles):
+            if role in SHAREGPT_HUMAN_ROLES:
+                if k + 1 < len(roles) and roles[k + 1] in SHAREGPT_MODEL_ROLES:
+                    human, model = turns[k]["value"], turns[k + 1]["value"]
+                    if human.strip() and model.strip():
+                        prompts.append(human)
+                        outputs.append(model)
+                    else:
+                        empty += 1
+                else:
+                    unpaired += 1
+    if empty or unpaired:
+        warnings.warn(f"{path}: skipped {empty} human/model turn pairs with empty text and "
+                      f"{unpaired} human turns with no model reply", TraceWarning, stacklevel=4)
+    return prompts, outputs, max(1, text.count("\n") + (not text.endswith("\n")))
+
+
+def _token_counts(texts: list[str], tokenizer_path: Path | None) -> np.ndarray:
+    """Tokens per text: the tokenizer's count (add_special_tokens=False), or the estimate
+    max(1, round(utf8_bytes / 4)). Every count is clamped to >= 1."""
+    if tokenizer_path is None:
+        return np.array([max(1, round(len(t.encode("utf-8")) / SHAREGPT_BYTES_PER_TOKEN))
+                         for t in texts], dtype=np.int64)
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        raise ServesimError("counting tokens with tokenizer_path needs the 'tokenizers' "
+                            "package: pip install tokenizers") from None
+    if not tokenizer_path.is_file():
+        raise ServesimError(f"{tokenizer_path}: tokenizer file not found")
+    try:
+        tokenizer = Tokenizer.from_file(str(tokenizer_path))
+    except Exception as e:  # the library raises its own exception types
+        raise ServesimError(f"{tokenizer_path}: not a tokenizer.json that tokenizers reads: {e}") from None
+    encodings = tokenizer.encode_batch(texts, add_special_tokens=False)
+    return np.array([max(1, len(enc.ids)) for enc in encodings], dtype=np.int64)
+
+
+def _load_sharegpt(path: Path, tokenizer_path: Path | None, rate_per_s: float | None,
+                   seed: int) -> RequestArrays:
+    if rate_per_s is not None and not (rate_per_s > 0):
+        raise ServesimError(f"sharegpt_rate must be > 0 requests/s (or None), got {rate_per_s}")
+    prompts, outputs, last_line = _sharegpt_pairs(path)
+    if not prompts:
+        raise ServesimError(f"{path}, line {last_line}: no requests (no human turn followed by a "
+                            "model turn)")
+    arrival_s = np.zeros(len(prompts))
+    if rate_per_s is not None and not math.isinf(rate_per_s):  # Poisson: exponential gaps, first at 0
+        gaps_s = np.random.default_rng(seed).exponential(1.0 / rate_per_s, size=len(prompts) - 1)
+        arrival_s[1:] = np.cumsum(gaps_s)
+    tokens = _token_counts(prompts + outputs, tokenizer_path)
+    return RequestArrays.from_columns(arrival_s, tokens[:len(prompts)], tokens[len(prompts):])
+
+
+def detect_format(path: str | Path) -> str:
+    """Guess the trace format from the extension and the first line (CSV header, JSON start)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ServesimError(f"{path}: trace file not found")
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as f:
+        head = f.read(1 << 16)  # enough for any header; ShareGPT files can be one huge line
+    first = next((ln for ln in head.splitlines() if ln.strip()), "").strip()
+    if first.startswith("["):
+        return "sharegpt"
+    if first.startswith("{") and (path.suffix.lower() == ".jsonl"
+                                  or all(f'"{k}"' in first for k in _MOONCAKE_KEYS)):
+        return "mooncake"
+    header = {c.strip() for c in next(csv.reader([first]), [])}
+    for fmt, (cols, _, _) in _CSV_SPECS.items():
+        if header.issuperset(cols):
+            return fmt
+    raise ServesimError(f"{path}, line 1: cannot tell the trace format from {first[:80]!r}; "
+                        f"pass format= one of {list(TRACE_FORMATS)}")
+
+
+def load_trace(path: str | Path, format: str | None = None, *, tokenizer_path: str | Path | None = None,
+               sharegpt_rate: float | None = None, seed: int = 0,
+               skip_zero_output: bool = False) -> RequestArrays:
+    """Load a trace file as RequestArrays (sorted, first arrival at t=0).
+
+    format: one of TRACE_FORMATS, or None to detect it. tokenizer_path, sharegpt_rate (req/s,
+    None = all at t=0) and seed apply to "sharegpt" only; skip_zero_output to "burstgpt" only.
+    ShareGPT: each human turn directly followed by a model turn is one request (prompt = that
+    human text alone, without earlier turns; output = the reply). Its token counts come from the
+    tokenizer, else are an estimate: max(1, round(utf8_bytes / 4)), ~4 bytes per English BPE token.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ServesimError(f"{path}: trace file not found")
+    fmt = detect_format(path) if format is None else format
+    if fmt not in TRACE_FORMATS:
+        raise ServesimError(f"unknown trace format {fmt!r}; allowed: {list(TRACE_FORMATS)}")
+    if fmt != "sharegpt" and (tokenizer_path is not None or sharegpt_rate is not None):
+        raise ServesimError(f"tokenizer_path and sharegpt_rate apply to sharegpt traces, not {fmt}")
+    if fmt != "burstgpt" and skip_zero_output:
+        raise ServesimError(f"skip_zero_output applies to burstgpt traces, not {fmt}")
+    try:
+        if fmt == "sharegpt":
+            tok_path = None if tokenizer_path is None else Path(tokenizer_path)
+            return _load_sharegpt(path, tok_path, sharegpt_rate, seed)
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            if fmt == "mooncake":  # Mooncake timestamps are milliseconds
+                return _collect(path, fmt, _MOONCAKE_KEYS, _mooncake_rows(path, f), 1e-3)
+            cols, _, time_unit_s = _CSV_SPECS[fmt]
+            return _collect(path, fmt, cols, _csv_rows(path, fmt, f), time_unit_s, skip_zero_output)
+    except UnicodeDecodeError as e:
+        raise ServesimError(f"{path}: not UTF-8 text (byte offset {e.start}): {e.reason}") from None
