@@ -2,7 +2,7 @@
 
 Owns composition for a single run (model, device, memory plan, cost model, workload,
 schedulers, replicas, router) and request admission checks (requests that can never be
-served fail with a reason instead of vanishing). Summaries are metrics.py's job.
+served fail with a reason instead of vanishing). Summaries are results/'s job.
 """
 from __future__ import annotations
 
@@ -13,26 +13,30 @@ import numpy as np
 import simpy
 
 from hardware import DeviceSpec, load_device
-from simulator.cost.ops import token_ops, token_ops_without_experts
-from simulator.cost.roofline import RooflineCostModel, RooflineParams
-from simulator.cost.step import CostModel
-from simulator.engine.block_pool import BlockPool
-from simulator.engine.kv_phases import KvPolicy
-from simulator.engine.memory_plan import MemoryPlan, plan_memory
-from simulator.engine.recorder import RunRecorder
-from simulator.engine.replica import ROUTERS, Replica, open_loop_arrivals
-from simulator.engine.schedulers import SarathiScheduler, SchedulerLimits, VllmScheduler
-from simulator.engine.sequence_pool import SequencePool, SwapSpace
-from simulator.engine.static_scheduler import StaticScheduler
+from simulator.cost import CostModel, RooflineCostModel, RooflineParams, token_ops, token_ops_without_experts
+from simulator.engine import (
+    ROUTERS,
+    BlockPool,
+    KvPolicy,
+    MemoryPlan,
+    Replica,
+    RunRecorder,
+    SarathiScheduler,
+    SchedulerLimits,
+    SequencePool,
+    StaticScheduler,
+    SwapSpace,
+    VllmScheduler,
+    open_loop_arrivals,
+    plan_memory,
+)
 from simulator.errors import ServesimError
-from simulator.kv.policies import DensePolicy, build_kv_policy
-from simulator.models.spec import ModelSpec, dtype_bytes, load_model
-from simulator.moe.cost import moe_metrics
-from simulator.moe.setup import build_moe_cost_models, moe_requested, plan_moe
+from simulator.kv import DensePolicy, build_kv_policy
+from simulator.models import ModelSpec, dtype_bytes, load_model
+from simulator.moe import build_moe_cost_models, moe_metrics, moe_requested, plan_moe
 from simulator.scenario import Scenario
-from simulator.speculative.setup import Speculation
-from simulator.workload.requests import RequestArrays
-from simulator.workload.synthetic import LengthDist, arrival_times, synthetic_requests
+from simulator.speculative import Speculation
+from simulator.workload import LengthDist, RequestArrays, arrival_times, synthetic_requests
 
 GIB = 1024**3
 
@@ -48,9 +52,9 @@ class RunResult:
     max_model_len: int
     recorder: RunRecorder
     wall_s: float
-    moe: dict | None = None  # MoE offloading metrics (moe_cost.moe_metrics) when enabled
+    moe: dict | None = None  # MoE offloading metrics (moe.moe_metrics) when enabled
     kv_policy: dict | None = None  # the KV policy and its budget, reported next to the results
-    speculative: dict | None = None  # spec_decode.Speculation.summary() when draft_model is set
+    speculative: dict | None = None  # speculative.Speculation.summary() when draft_model is set
 
 
 def resolve_limits(s: Scenario, max_model_len: int) -> SchedulerLimits:
@@ -84,7 +88,7 @@ def build_requests(s: Scenario) -> RequestArrays:
 
 def _prompts(s: Scenario, rng: np.random.Generator) -> RequestArrays:
     if s.trace:
-        from simulator.workload.traces import load_trace
+        from simulator.workload import load_trace
 
         reqs = load_trace(s.trace, s.trace_format, seed=s.seed)
         if s.trace_arrivals == "trace":  # the file's own timestamps: at most its length
@@ -107,13 +111,13 @@ def build_cost_model(s: Scenario, model: ModelSpec, device: DeviceSpec, token_op
                             step_overhead_s=s.step_overhead_ms / 1e3)
     roofline = RooflineCostModel(model, device, dtype=s.dtype, tp=s.tp, params=params,
                                  token_op_builder=token_op_builder)
-    from simulator.cost.profile_choice import choose_profile
+    from simulator.cost import choose_profile
 
     chosen = choose_profile(profile=s.profile, hardware=device.name, model=model.name, dtype=s.dtype,
                             mismatch_ok=s.profile_mismatch_ok)
     if chosen is None:
         return roofline
-    from simulator.cost.profiled import ProfiledCostModel
+    from simulator.cost import ProfiledCostModel
 
     return ProfiledCostModel(roofline, chosen.fit, profile_name=chosen.name)
 

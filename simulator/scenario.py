@@ -13,9 +13,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from simulator.errors import ServesimError
-from simulator.models.spec import DTYPE_BYTES
-from simulator.speculative.acceptance import PositionalAcceptance, parse_rates
-from simulator.workload.synthetic import ARRIVALS, LengthDist
+from simulator.models import DTYPE_BYTES
+from simulator.speculative import PositionalAcceptance, parse_rates
+from simulator.workload import ARRIVALS, LengthDist
 
 SCHEDULER_NAMES = ("static", "vllm", "sarathi")
 ROUTER_NAMES = ("round_robin", "least_loaded")
@@ -23,7 +23,7 @@ PREEMPTION_MODES = ("recompute", "swap")
 TRACE_ARRIVALS = ("trace", "rate")
 EXPERT_PLACEMENTS = ("all_gpu", "static", "lru")  # simulator/moe/placement.py
 EXPERT_EXEC = ("fetch", "cpu", "fiddler", "auto")  # simulator/moe/cost.py
-KV_POLICY_NAMES = ("dense", "h2o", "scissorhands", "topk", "block_topk")  # classes: kv_policy.KV_POLICIES
+KV_POLICY_NAMES = ("dense", "h2o", "scissorhands", "topk", "block_topk")  # classes: kv/policies.py KV_POLICIES
 KV_COMPACTIONS = ("inplace", "gather")
 SPEC_GAMMA_POLICIES = ("fixed", "adaptive")  # simulator/speculative/setup.py
 SPEC_ADVANCE_MODES = ("ragged", "min")
@@ -73,7 +73,7 @@ class Scenario:
     # money (None: the hardware catalog's dated price per GPU-hour)
     price_usd_per_hour: float | None = None
     # MoE expert offloading (simulator/moe/setup.py); with expert_placement None and uniform routing an
-    # MoE model uses the plain expected-value cost (ops.py expected_active_experts)
+    # MoE model uses the plain expected-value cost (cost/ops.py expected_active_experts)
     expert_routing: str = "uniform"  # uniform | zipf:S | path to a popularity JSON
     expert_placement: str | None = None  # all_gpu | static | lru
     gpu_expert_slots: int | None = None  # experts per MoE layer on the GPU; None: as many as fit
@@ -83,7 +83,7 @@ class Scenario:
     host: str = "xeon-8462y"  # host CPU (hardware/data/hosts/)
     host_link_sharing: int = 1  # replicas sharing one host link (contention)
     moe_kv_reserve_tokens: int | None = None  # KV kept on the GPU when sizing expert slots; None: max_num_batched_tokens
-    # KV cache policy (kv_policy.py); accuracy is not predicted: the budget is the user's knob
+    # KV cache policy (kv/policies.py); accuracy is not predicted: the budget is the user's knob
     kv_policy: str = "dense"
     kv_budget: float | None = None  # tokens (>= 1) or fraction (< 1) of prompt+output per sequence
     kv_heavy_fraction: float = 0.5  # h2o: heavy-hitter share of the budget (rest: recent tokens)

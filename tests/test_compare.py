@@ -1,4 +1,4 @@
-"""Tests for `servesim compare` (simulator/studies/compare/variants.py, compare_table.py, cli_compare.py): --vary
+"""Tests for `servesim compare` (simulator/studies/compare/, cli/compare.py): --vary
 parsing, the cross product, exact deltas (a variant equal to the base has zero deltas), the
 compare.json format, n/a columns and the exit code for bad keys."""
 from __future__ import annotations

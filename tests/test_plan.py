@@ -1,4 +1,4 @@
-"""Tests for `servesim plan` (simulator/studies/plan/sweep.py, sweep_store.py, cli_plan.py, plan_table.py):
+"""Tests for `servesim plan` (simulator/studies/plan/, studies/sweep_store.py, cli/plan.py):
 Pareto/cheapest on hand-made candidates, the plan.json format, the store (atomic files, config
 hashes, resume after a kill without recomputing), and the Ray backend against the local one."""
 from __future__ import annotations

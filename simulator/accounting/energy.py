@@ -10,7 +10,7 @@ has tp GPUs. Hook: a step column MEASURED_POWER_COLUMN (W per GPU, NaN where unm
 recorder writes it yet - a measured profile with power will) replaces the estimate per step.
 
 Money: usd_per_gpu_hour (hardware catalog, or the scenario's price_usd_per_hour override)
-x GPUs (replicas * tp) x window. Owns neither timing (cost_model.py) nor metrics (metrics.py).
+x GPUs (replicas * tp) x window. Owns neither timing (cost/) nor metrics (results/).
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ P (params_per_token) defaults to ModelSpec.active_params_per_token: matmul param
 + lm_head, no embedding lookup, no norms). Kinetics' own scripts use the models' total counts
 (e.g. 8.19e9 for Qwen3-8B, 0.752e9 for Qwen3-0.6B): pass params_per_token to reproduce them.
 
-Owns the calculator and the run account. Does not turn anything into engine time (cost_model.py).
+Owns the calculator and the run account. Does not turn anything into engine time (cost/).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from simulator.models.spec import ModelSpec, dtype_bytes
+from simulator.models import ModelSpec, dtype_bytes
 
 PAPER_INTENSITY = 562.5  # Kinetics sec. 3: B200, 4.5 PFLOP/s over 8 TB/s
 PAPER_PEAK_FLOPS = 4.5e15

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from hardware import device_names, load_device
-from simulator.models.spec import load_model, model_names
+from simulator.models import load_model, model_names
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

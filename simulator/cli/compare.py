@@ -23,9 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.studies.compare.table import format_compare
-    from simulator.studies.compare.variants import (
+    from simulator.studies import (
         compare_json,
+        format_compare,
         merge_varies,
         run_compare,
         variant_scenarios,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from simulator.accounting.kinetics import (
+from simulator.accounting import (
     ATTENTION_MODES,
     COUNTINGS,
     PAPER_INTENSITY,
@@ -53,7 +53,7 @@ def _intensity(args: argparse.Namespace) -> tuple[float, float | None, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.models.spec import load_model
+    from simulator.models import load_model
 
     intensity, peak, source = _intensity(args)
     rows = []

@@ -37,7 +37,7 @@ def read_rows(path: str, vidur_device: str) -> tuple[list, dict]:
 
 def run(args: argparse.Namespace) -> int:
     from profiles.fit import FittedProfile, evaluate, save_fit
-    from simulator.cost.profile_choice import dtypes_match
+    from simulator.cost import dtypes_match
 
     train_rows, metas = [], []
     for path in args.train:

@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def build_grid(args: argparse.Namespace) -> dict[str, list]:
-    from simulator.studies.compare.variants import merge_varies
+    from simulator.studies import merge_varies
 
     specs = [f"{field}={getattr(args, f'grid_{field}')}" for _, field in GRID_FLAGS
              if getattr(args, f"grid_{field}") is not None]
@@ -54,15 +54,17 @@ def build_grid(args: argparse.Namespace) -> dict[str, list]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.studies.plan.search import SearchSettings, Slo
-    from simulator.studies.plan.sweep import (
+    from simulator.studies import (
+        SearchSettings,
+        Slo,
+        SweepStore,
         default_store,
+        import_ray,
         plan_document,
         plan_json,
         plan_tasks,
         run_sweep,
     )
-    from simulator.studies.sweep_store import SweepStore, import_ray
 
     if args.report:
         require_report_extra()
@@ -98,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(text)
         return 0
-    from simulator.studies.plan.table import format_plan
+    from simulator.studies import format_plan
 
     print(format_plan(doc, top=args.top))
     mixed = mixed_cost_models_note(doc)
@@ -117,7 +119,7 @@ def mixed_cost_models_note(doc: dict) -> str | None:
     """A warning when candidates are priced by different kinds of cost model (a calibrated profile
     for some devices, the ideal roofline for others): their latencies are not like for like."""
     from hardware import load_device
-    from simulator.cost.profile_choice import choose_profile
+    from simulator.cost import choose_profile
 
     kinds: dict[str, set[str]] = {}
     for c in doc["candidates"]:

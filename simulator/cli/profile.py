@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from simulator.errors import ServesimError
-from simulator.validation.profiling import model_config, profile_model
+from simulator.validation import model_config, profile_model
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -59,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if not args.model:
         raise ServesimError("--model is required (or --import-vidur CSV)")
-    from simulator.models.spec import load_model
+    from simulator.models import load_model
 
     model = load_model(args.model)
     dtype = args.dtype or ("fp32" if args.device == "cpu" else "bf16")

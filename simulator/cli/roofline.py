@@ -15,8 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hardware import load_device
-    from simulator.models.spec import load_model
-    from simulator.studies.roofline import format_figures, roofline_figures
+    from simulator.models import load_model
+    from simulator.studies import format_figures, roofline_figures
 
     figures = roofline_figures(load_model(args.model), load_device(args.hardware), args.dtype)
     if args.json:

@@ -124,9 +124,7 @@ def progress_bar(enabled: bool):
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.results.files import write_outputs
-    from simulator.results.summary import build_summary, summary_json
-    from simulator.results.table import format_summary
+    from simulator.results import build_summary, format_summary, summary_json, write_outputs
     from simulator.run import simulate
 
     if args.chrome_trace and not args.out:
@@ -144,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     summary = build_summary(result)
     if args.compare_baseline:
-        from simulator.speculative.setup import baseline_comparison
+        from simulator.speculative import baseline_comparison
 
         if not scenario.draft_model:
             raise ServesimError("--compare-baseline needs --draft-model (speculative decoding)")
@@ -168,7 +166,7 @@ def _write_report(result, summary: dict, args: argparse.Namespace) -> Path:
     import tempfile
 
     from simulator.cli.report import write_report
-    from simulator.results.files import write_outputs
+    from simulator.results import write_outputs
 
     if args.out:
         return write_report([Path(args.out)], args.report)

@@ -30,9 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.results.summary import build_summary
+    from simulator.results import build_summary
     from simulator.run import simulate
-    from simulator.studies.tts import TtsPoint, frontier, load_accuracy
+    from simulator.studies import TtsPoint, frontier, load_accuracy
 
     base = scenario_from_args(args)
     if args.num_requests is None:

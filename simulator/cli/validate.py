@@ -19,7 +19,7 @@ from pathlib import Path
 
 from simulator.cli.profile import needs_profile_extra
 from simulator.errors import ServesimError
-from simulator.validation.static_batch import (
+from simulator.validation import (
     compare_rounds,
     cuda_device_name,
     format_report,
@@ -52,8 +52,8 @@ def _run(args: argparse.Namespace) -> int:
     from profiles.hf_engine import build_model, serve_static
     from profiles.profiler import check_device, import_torch
     from profiles.timers import FULL_PLAN, QUICK_PLAN
-    from simulator.models.spec import load_model
-    from simulator.validation.profiling import (
+    from simulator.models import load_model
+    from simulator.validation import (
         Profiler,
         model_config,
         model_dims,

@@ -7,11 +7,10 @@ Linear layers: FLOPs = 2 * tokens * params; bytes = weights + activations in and
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from simulator.cost.shape import BatchShape
-from simulator.models.spec import ModelSpec
+from simulator.models import ModelSpec, kv_heads_per_rank
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +34,6 @@ def _linear(name: str, tokens: int, in_dim: int, out_dim: int, params: float, be
 def expected_active_experts(num_experts: int, top_k: int, tokens: int) -> float:
     """Distinct experts touched by `tokens` tokens under uniform top-k routing (formulas.md MoE)."""
     return num_experts * (1.0 - (1.0 - top_k / num_experts) ** tokens)
-
-
-def kv_heads_per_rank(model: ModelSpec, tp: int) -> int:
-    """KV heads held by one rank: sharded when tp <= Hkv, replicated beyond (as vLLM does)."""
-    return math.ceil(model.num_kv_heads / tp)
 
 
 def token_ops(model: ModelSpec, tokens: int, beta: float, tp: int) -> list[OpCost]:
@@ -151,7 +145,7 @@ def token_ops_without_experts(model: ModelSpec, tokens: int, beta: float, tp: in
 
 
 def eviction_ops(model: ModelSpec, work, beta: float, tp: int) -> list[OpCost]:
-    """KV-policy bookkeeping of one step (kv_policy.KvWork counts, summed over sequences), all
+    """KV-policy bookkeeping of one step (shape.KvWork counts, summed over sequences), all
     layers, one rank. A stated roofline estimate (no profiled kernels yet): scores are fp32;
     materialising attention probabilities writes them and reads them back (standard fused decode
     attention never writes them, H2O/Scissorhands need them); the accumulator is read and written

@@ -19,15 +19,11 @@ from collections import Counter
 
 from profiles.fit import SOURCE_PROFILE, SOURCE_ROOFLINE, TRUST, FittedProfile
 from profiles.table import make_shape
-from simulator.cost.ops import (
-    attention_ops,
-    expected_active_experts,
-    kv_heads_per_rank,
-    logits_op,
-)
+from simulator.cost.ops import attention_ops, expected_active_experts, logits_op
 from simulator.cost.roofline import RooflineCostModel
 from simulator.cost.shape import BatchShape
 from simulator.cost.step import StepCost
+from simulator.models import kv_heads_per_rank
 
 MAX_LISTED_SHAPES = 50
 _SOURCE_OF_TRUST = {v: k for k, v in TRUST.items()}

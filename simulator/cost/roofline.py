@@ -27,7 +27,7 @@ from simulator.cost.step import (
     EvictionTimes,
     StepCost,
 )
-from simulator.models.spec import ModelSpec, dtype_bytes
+from simulator.models import ModelSpec, dtype_bytes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,7 +58,7 @@ class RooflineCostModel:
                  params: RooflineParams = RooflineParams(), token_op_builder=token_ops,
                  eviction_times: EvictionTimes | None = None):
         self.model, self.device, self.dtype, self.tp, self.params = model, device, dtype, tp, params
-        self._token_ops = token_op_builder  # ops.token_ops, or a filtered variant (moe_cost.py)
+        self._token_ops = token_op_builder  # ops.token_ops, or a filtered variant (MoE offloading)
         self.eviction_times = eviction_times
         self.flops_per_s = device.peak_flops(dtype) * params.eta_compute
         self.bytes_per_s = device.memory_bandwidth_bytes_per_s * params.eta_memory

@@ -2,7 +2,7 @@
 
 Owns the free list and the block arithmetic. Block ids are handed out from the front of the
 free queue and returned to its back (vLLM's free-block queue order), so tests can predict ids.
-Does not decide who gets blocks (schedulers) or how big the pool is (memory.py).
+Does not decide who gets blocks (schedulers) or how big the pool is (memory_plan.py).
 """
 from __future__ import annotations
 

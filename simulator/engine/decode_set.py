@@ -2,7 +2,7 @@
 
 Every decode step advances every member by one token, so a member's length is `c0 + k` where k
 counts this replica's decode steps. What a member holds (KV tokens, memory) and reads (attention,
-time) is piecewise linear in k (kv_policy.Phase): each count either grows by one per step or is
+time) is piecewise linear in k (kv_phases.Phase): each count either grows by one per step or is
 constant, so the batch's totals are `const_sum + lin_sum + n_lin*(k+1)` without touching
 members. What happens to single members (needing a new KV block, emitting its last token, a
 policy phase ending: budget reached, a compression) is known in advance and kept in buckets keyed

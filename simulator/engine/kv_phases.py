@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import NamedTuple, Protocol
 
-from simulator.cost.shape import KvWork
-from simulator.models.spec import ModelSpec
+from simulator.cost import KvWork
+from simulator.models import ModelSpec
 
 INF = 1 << 62  # "until the sequence ends"
 

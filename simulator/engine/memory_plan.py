@@ -8,9 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hardware import DeviceSpec
-from simulator.cost.ops import kv_heads_per_rank
 from simulator.errors import ServesimError
-from simulator.models.spec import ModelSpec, dtype_bytes
+from simulator.models import ModelSpec, dtype_bytes
 
 GB = 1e9
 
@@ -77,8 +76,7 @@ def plan_memory(model: ModelSpec, device: DeviceSpec, *, dtype: str, tp: int, bl
     usable = int(device.memory_bytes * gpu_memory_utilization)
     weights = int(model.weight_bytes(dtype) / tp) + extra_weight_bytes - offloaded_weight_bytes
     reserve = activation_reserve_bytes(model, dtype, tp, max_num_batched_tokens, max_num_seqs)
-    kv_per_token = int(2 * dtype_bytes(dtype) * kv_heads_per_rank(model, tp) * model.head_dim
-                       * model.num_layers)
+    kv_per_token = model.kv_bytes_per_token(dtype, tp)
     free = usable - weights - reserve
     blocks = free // ((kv_per_token + metadata_bytes_per_token + extra_kv_bytes_per_token) * block_size) if free > 0 else 0
     if blocks < 1:

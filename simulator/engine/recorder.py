@@ -1,7 +1,7 @@
 """What a run records as it goes: per-request times, per-step records, inter-token gaps.
 
 Owns compact append-only storage (numpy arrays per request, per-step rows flushed to numpy
-blocks, weighted inter-token-latency samples). Does not summarise (metrics.py) or write files (outputs.py).
+blocks, weighted inter-token-latency samples). Does not summarise or write files (results/).
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from typing import Callable
 
 import simpy
 
-from simulator.cost.step import SOURCE_CODES, CostModel
+from simulator.cost import SOURCE_CODES, CostModel
 from simulator.engine.recorder import RunRecorder
 
 

@@ -7,7 +7,7 @@
   first (each counting the tokens it feeds: 1, or gamma + 1 under speculation), then prefill
   chunks of at most chunk_size tokens fill the token budget.
 - StaticScheduler (static_scheduler.py): HF `generate` style fixed batches.
-Shared mechanics (queues, blocks, preemption, commit) live in seq_pool.SequencePool.
+Shared mechanics (queues, blocks, preemption, commit) live in sequence_pool.SequencePool.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from simulator.cost.shape import BatchShape, KvWork
+from simulator.cost import BatchShape, KvWork
 from simulator.engine.block_pool import BlockPool
 from simulator.engine.decode_set import DecodeSet
 from simulator.engine.kv_phases import KvPolicy

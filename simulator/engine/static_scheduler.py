@@ -6,7 +6,7 @@ prompt padded to the longest; then decode steps run the whole batch until its lo
 done (finished sequences keep computing padding). Results return when the batch ends, so a
 request's finish time is the batch's end (no streaming), while TTFT is the prefill's end.
 
-With a KV policy (kv_policy.py) every sequence of the padded batch follows the same phases
+With a KV policy (kv_phases.KvPolicy) every sequence of the padded batch follows the same phases
 (PhaseCursor), so a sequence's reservation is the policy's decode peak (H2O: its budget). The
 prompt is compressed inside the prefill layer by layer, as H2O's Hugging Face implementation
 prunes each layer's cache in that layer's forward: the full prompt KV of one layer exists at a
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from simulator.cost.shape import BatchShape
+from simulator.cost import BatchShape
 from simulator.engine.block_pool import BlockPool
 from simulator.engine.kv_phases import KvPolicy, PhaseCursor
 from simulator.engine.recorder import RunRecorder

@@ -22,17 +22,16 @@ Everything is piecewise linear in the decode step: a policy answers phase(retain
 the next stretch of steps over which read and held counts each grow by 0 or 1 per step, and what
 is retained after it. DecodeSet and StaticScheduler advance phases in O(1) per step; this module
 owns no sequence state and knows nothing of blocks or seconds (the eviction-overhead work it
-reports, KvWork, is turned into ops by ops.eviction_ops and into seconds by the cost model).
+reports, KvWork, is turned into ops by cost/ops.py eviction_ops and into seconds by the cost model).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-from simulator.cost.ops import kv_heads_per_rank
-from simulator.cost.shape import KvWork
-from simulator.engine.kv_phases import INF, KvPolicy, Phase
-from simulator.models.spec import ModelSpec
+from simulator.cost import KvWork
+from simulator.engine import INF, KvPolicy, Phase
+from simulator.models import ModelSpec, kv_heads_per_rank
 
 SCORE_BYTES = 4  # accumulated attention score: fp32 per token per KV head per layer
 COMPACTIONS = ("inplace", "gather")

@@ -1,13 +1,14 @@
 """Model specs from Hugging Face `config.json`: shapes, parameter counts, weight and KV bytes.
 
 Owns the translation config.json -> ModelSpec and the derived per-token quantities. Does not
-turn anything into time (cost_model.py) and does not know about devices. Supported families:
+turn anything into time (cost/) and does not know about devices. Supported families:
 Llama/Mistral/Qwen2/Qwen3 (gated MLP, RMSNorm, RoPE), OPT (ReLU MLP, LayerNorm, biases,
 learned positions), Mixtral and Qwen3-MoE (routed experts).
 """
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,9 +149,14 @@ class ModelSpec:
     def weight_bytes(self, dtype: str) -> int:
         return int(self.total_params * dtype_bytes(dtype))
 
-    def kv_bytes_per_token(self, dtype: str) -> int:
-        """K and V for all layers (formulas.md: D = 2*beta*Hkv*d*nL); GQA aware."""
-        return int(2 * dtype_bytes(dtype) * self.num_kv_heads * self.head_dim * self.num_layers)
+    def kv_bytes_per_token(self, dtype: str, tp: int = 1) -> int:
+        """K and V for all layers on one of `tp` ranks (formulas.md: D = 2*beta*Hkv*d*nL); GQA aware."""
+        return int(2 * dtype_bytes(dtype) * kv_heads_per_rank(self, tp) * self.head_dim * self.num_layers)
+
+
+def kv_heads_per_rank(model: ModelSpec, tp: int) -> int:
+    """KV heads held by one rank: sharded when tp <= Hkv, replicated beyond (as vLLM does)."""
+    return math.ceil(model.num_kv_heads / tp)
 
 
 def dtype_bytes(dtype: str) -> float:

@@ -4,8 +4,8 @@ link or run on the host CPU, with CPU, GPU and link work overlapping.
 Owns the per-expert time formulas (formulas.md, "MoE and expert offloading"), the execution
 policies for a non-resident expert, the per-layer overlap rule, the host-link ledger shared by
 replicas, and MoECostModel: a CostModel that asks an inner roofline model for everything except
-the routed experts and adds this component's time. Routing draws come from moe_routing.py,
-residency from expert_placement.py. Dense models never come here.
+the routed experts and adds this component's time. Routing draws come from routing.py,
+residency from placement.py. Dense models never come here.
 
 Per touched expert e of a layer with n_e tokens (P_e params per rank, beta bytes per element):
   GPU:   t_gpu = max(2*n_e*P_e/F_gpu, beta*(P_e + n_e*a)/BW_hbm)   (a: activation elements/token)
@@ -26,9 +26,8 @@ from typing import Callable
 import numpy as np
 
 from hardware import DeviceSpec, HostSpec
-from simulator.cost.shape import BatchShape
-from simulator.cost.step import BOUND_COMPUTE, BOUND_MEMORY, StepCost
-from simulator.models.spec import ModelSpec, dtype_bytes
+from simulator.cost import BOUND_COMPUTE, BOUND_MEMORY, BatchShape, StepCost
+from simulator.models import ModelSpec, dtype_bytes
 from simulator.moe.placement import ExpertPlacement
 from simulator.moe.routing import RoutingModel
 

@@ -2,7 +2,7 @@
 
 Owns the residency state and its update rule. A policy answers "which touched experts miss"
 (resident() before the step) and learns what the step fetched (update()); it does not price
-anything (moe_cost.py) or decide fetch vs CPU execution. Masks are bool arrays (layers, experts); counts are the step's tokens per expert (touched = counts > 0).
+anything (cost.py) or decide fetch vs CPU execution. Masks are bool arrays (layers, experts); counts are the step's tokens per expert (touched = counts > 0).
 
 - all_gpu: every expert resident (needs the whole model in GPU memory).
 - static: the `total_slots` most popular (layer, expert) pairs resident for the whole run

@@ -3,7 +3,7 @@
 Owns the routing distribution (uniform, Zipf-skewed, or a measured per-layer expert-popularity
 file) as per-layer inclusion probabilities pi[l, e] = P(a token routes to expert e in layer l),
 summing to top_k per layer, and the seeded per-step draws of tokens per expert. Does not decide
-where experts live (expert_placement.py) or what they cost (moe_cost.py).
+where experts live (placement.py) or what they cost (cost.py).
 
 Step draws (`draw`): small steps (tokens x experts <= EXACT_DRAW_LIMIT) route every token
 exactly: top_k distinct experts per token by systematic sampling in a random order (a fixed-size

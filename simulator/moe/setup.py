@@ -5,7 +5,7 @@ stream; replicas may share a host link).
 Owns the slot-budget rule: with offloading (static/lru) and no --gpu-expert-slots, the GPU keeps
 the non-expert weights, the activation reserve and KV room for moe_kv_reserve_tokens tokens
 (default: one full step, max_num_batched_tokens), and fills the rest with expert slots; every other expert lives in
-host memory (checked against the host's DRAM). Formulas live in moe_cost.py.
+host memory (checked against the host's DRAM). Formulas live in cost.py.
 """
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from hardware import DeviceSpec, HostSpec, load_host
-from simulator.cost.ops import kv_heads_per_rank
-from simulator.engine.memory_plan import GB, activation_reserve_bytes
+from simulator.engine import GB, activation_reserve_bytes
 from simulator.errors import ServesimError
-from simulator.models.spec import ModelSpec, dtype_bytes
+from simulator.models import ModelSpec, dtype_bytes
 from simulator.moe.cost import ExpertExec, MoECostModel, MoELayers, SharedHostLink
 from simulator.moe.placement import AllOnGpu, LruPlacement, StaticPlacement
 from simulator.moe.routing import RoutingModel, load_routing
@@ -68,7 +67,7 @@ def _auto_slots(s, model: ModelSpec, device: DeviceSpec, max_num_batched_tokens:
     usable = int(device.memory_bytes * s.gpu_memory_utilization)
     non_expert = int(model.weight_bytes(s.dtype) / s.tp) - all_slots * expert_bytes
     reserve = activation_reserve_bytes(model, s.dtype, s.tp, max_num_batched_tokens, s.max_num_seqs)
-    kv_per_token = 2 * dtype_bytes(s.dtype) * kv_heads_per_rank(model, s.tp) * model.head_dim * model.num_layers
+    kv_per_token = model.kv_bytes_per_token(s.dtype, s.tp)
     kv_tokens = s.moe_kv_reserve_tokens or max_num_batched_tokens
     kv = kv_per_token * s.block_size * -(-kv_tokens // s.block_size)
     free = usable - non_expert - reserve - kv

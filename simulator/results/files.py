@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.cost.step import BOUND_NAMES
-from simulator.engine.recorder import FAILED, FINISHED
+from simulator.cost import BOUND_NAMES
+from simulator.engine import FAILED, FINISHED
 from simulator.results.summary import summary_json
 from simulator.run import RunResult
 

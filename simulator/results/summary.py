@@ -12,9 +12,8 @@ from importlib import metadata
 
 import numpy as np
 
-from simulator.accounting.energy import money_sections
-from simulator.accounting.kinetics import kinetics_section
-from simulator.engine.recorder import FAILED, FINISHED
+from simulator.accounting import kinetics_section, money_sections
+from simulator.engine import FAILED, FINISHED
 from simulator.results.metrics import engine_stats, roofline_stats, summarise_requests
 from simulator.results.tts import tts_section
 from simulator.run import RunResult

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from simulator.engine.recorder import FINISHED
+from simulator.engine import FINISHED
 from simulator.results.metrics import weighted_percentiles
 
 

@@ -4,7 +4,7 @@ Owns the three models (one question each: "how many accepted?") and the histogra
 format. Each model answers `sample(rng, n, gamma)` -> accepted counts a in {0..gamma} for n
 sequences (ragged: one draw per sequence), and `survival(j)` = P(a >= j) for an unbounded
 draft, so expectations are exact: E[emitted] = sum_{j=0..gamma} P(a >= j) (a accepted + the
-bonus/corrected token). Does not decide gamma or charge time (spec_decode.py, spec_cost.py).
+bonus/corrected token). Does not decide gamma or charge time (speculator.py, cost.py).
 
 - IidAcceptance(alpha): every draft token accepted with probability alpha, independently
   (Leviathan et al., arXiv 2211.17192, sec. 3.1): P(a >= j) = alpha^j.

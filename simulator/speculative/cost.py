@@ -16,16 +16,16 @@ tokens):
 - realignment: an optional calibrated fraction of the iteration's time for padded-batch
   implementations ("Batch Speculative Decoding Done Right": up to ~40% of time).
 A gamma = 0 step is a plain decode step of the target (no draft pass; see the report's gaps).
-Does not choose gamma or draw acceptances (spec_decode.py).
+Does not choose gamma or draw acceptances (speculator.py).
 """
 from __future__ import annotations
 
-from simulator.cost.shape import BatchShape
-from simulator.cost.step import (
+from simulator.cost import (
     BOUND_COMPUTE,
     BOUND_MEMORY,
     BOUND_OVERHEAD,
     SOURCE_NAMES,
+    BatchShape,
     CostModel,
     StepCost,
 )
@@ -73,7 +73,7 @@ def combine(parts: list[StepCost], extra_overhead_s: float = 0.0) -> StepCost:
 
 
 class SpecCostModel:
-    """CostModel for speculative steps; `stats` (spec_decode.SpecStats or None) accumulates the
+    """CostModel for speculative steps; `stats` (speculator.SpecStats or None) accumulates the
     draft / verify / prefill / realignment time split of charged steps."""
 
     def __init__(self, target: CostModel, draft: CostModel, *, realign_overhead: float = 0.0, stats=None):

@@ -11,12 +11,12 @@ DecodeSet assumes +1 token per member per step, which speculation breaks). Per s
 - at commit the speculator draws accepted counts a and each member emits min(a + 1, remaining)
   tokens (accepted drafts + the bonus/corrected token), in one inter-token gap (a streamed chunk,
   as vLLM bench serve measures ITL).
-Does not pick gamma, draw acceptances or keep statistics (spec_decode.Speculator), nor charge
-time (spec_cost.py). Block ids come from the caller's BlockPool.
+Does not pick gamma, draw acceptances or keep statistics (speculator.Speculator), nor charge
+time (cost.py). Block ids come from the caller's BlockPool.
 """
 from __future__ import annotations
 
-from simulator.cost.shape import BatchShape
+from simulator.cost import BatchShape
 
 
 class SpecBatchShape(BatchShape):

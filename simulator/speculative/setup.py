@@ -12,9 +12,8 @@ from dataclasses import replace
 import numpy as np
 
 from hardware import load_device
-from simulator.cost.ops import kv_heads_per_rank
 from simulator.errors import ServesimError
-from simulator.models.spec import dtype_bytes, load_model
+from simulator.models import load_model
 from simulator.speculative.acceptance import (
     IidAcceptance,
     PositionalAcceptance,
@@ -70,8 +69,7 @@ class Speculation:
 
     def draft_kv_bytes_per_token(self) -> int:
         """The draft's K and V per token on one of its ranks (formulas.md: D = 2*beta*Hkv*d*nL)."""
-        d = self.draft
-        return int(2 * dtype_bytes(self.scenario.dtype) * kv_heads_per_rank(d, self.draft_tp) * d.head_dim * d.num_layers)
+        return self.draft.kv_bytes_per_token(self.scenario.dtype, self.draft_tp)
 
     def memory_extras(self) -> dict:
         """plan_memory keyword arguments: what the draft takes from the target's GPU."""

@@ -12,9 +12,8 @@ from __future__ import annotations
 import math
 
 from hardware import DeviceSpec
-from simulator.cost.roofline import RooflineCostModel
-from simulator.cost.shape import BatchShape
-from simulator.models.spec import ModelSpec
+from simulator.cost import BatchShape, RooflineCostModel
+from simulator.models import ModelSpec
 
 
 def roofline_figures(model: ModelSpec, device: DeviceSpec, dtype: str = "bf16") -> dict:

@@ -4,7 +4,7 @@ two backends that run independent tasks (local processes, or Ray tasks).
 Owns: `config_hash` (sha256 of canonical JSON), `SweepStore` (one JSON file per finished task,
 written atomically: temp file in the same folder + os.replace, so a killed sweep never leaves a
 half-written result and a rerun skips what is already there), and `run_tasks`. Does not know what
-a task computes (plan.py / compare.py pass a module-level function and its plain-dict inputs).
+a task computes (plan/sweep.py, compare/variants.py pass a module-level function and its plain-dict inputs).
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from simulator.errors import ServesimError
 
 def model_dims(model, tp: int):
     from profiles.grids import ModelDims
-    from simulator.cost.ops import kv_heads_per_rank
+    from simulator.models import kv_heads_per_rank
 
     return ModelDims(name=model.name, hidden_size=model.hidden_size, num_heads=model.num_heads // tp,
                      num_kv_heads=kv_heads_per_rank(model, tp), head_dim=model.head_dim,
@@ -27,7 +27,7 @@ def model_dims(model, tp: int):
 
 def model_config_file(name_or_path: str) -> Path:
     """The config.json behind a --model argument: the file itself, or the catalog entry's."""
-    from simulator.models.spec import CONFIG_DIR, load_model
+    from simulator.models import CONFIG_DIR, load_model
 
     path = Path(name_or_path)
     return path if path.is_file() else CONFIG_DIR / f"{load_model(name_or_path).name}.json"
@@ -91,7 +91,7 @@ class Profiler:
                     engine_overhead=None)
         if engine_passes:
             from hardware.catalog import load_device
-            from simulator.cost.engine_overhead import overhead_rows
+            from simulator.cost import overhead_rows
 
             extra, records = overhead_rows(rows, pick_pass(engine_passes, which), model=self.model,
                                            device=load_device(self.device_name), dtype=self.dtype, tp=self.tp)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.errors import ServesimError
-from simulator.results.metrics import summarise_requests
-from simulator.results.summary import build_summary
+from simulator.results import build_summary, summarise_requests
 from simulator.run import simulate
 from simulator.scenario import Scenario
 from simulator.validation.profiling import model_config_file

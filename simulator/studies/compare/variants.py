@@ -6,7 +6,7 @@ sweep_store.run_tasks, so --jobs uses local processes) and the compare document 
 renderers read:
     {"kind": "compare", "servesim_version", "base": summary, "variants": [{"vary", "summary"}],
      "varied_keys"}
-Does not render tables (compare_table.py) or compute metrics (outputs.build_summary).
+Does not render tables (table.py) or compute metrics (results.build_summary).
 """
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def variant_scenarios(base: Scenario, grid: dict[str, list]) -> list[tuple[dict,
 def summarise_task(task: dict) -> dict:
     """Worker: simulate one scenario (a plain dict) and return its deterministic summary dict
     (the summary.json content: no wall time, NaN -> null)."""
-    from simulator.results.summary import build_summary, summary_json
+    from simulator.results import build_summary, summary_json
     from simulator.run import simulate
 
     scenario = scenario_from_dict(task["scenario"])
@@ -97,7 +97,7 @@ def summarise_task(task: dict) -> dict:
 def run_compare(base: Scenario, grid: dict[str, list], *, jobs: int | None = None,
                 on_progress=None) -> dict:
     """Run the base and every variant; return the compare document."""
-    from simulator.results.summary import version
+    from simulator.results import version
     from simulator.studies.sweep_store import run_tasks
 
     variants = variant_scenarios(base, grid)

@@ -2,7 +2,7 @@
 while meeting the SLOs, found by bracketing + bisection over the arrival rate.
 
 Owns the steady-state rule, the SLO check of one probe, the search loop and the candidate record
-(see `search_candidate`). Does not expand grids, store results or pick winners (plan.py).
+(see `search_candidate`). Does not expand grids, store results or pick winners (sweep.py).
 
 Steady-state rule (`steady_state`), on one probe of N requests sorted by arrival, thirds of
 k = N // 3 requests, a run is sustainable when both hold:
@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from simulator.engine.recorder import FAILED, FINISHED
+from simulator.engine import FAILED, FINISHED
 from simulator.errors import ServesimError
 from simulator.scenario import Scenario, scenario_from_dict
 

@@ -1,5 +1,5 @@
 """Capacity planning: for every candidate configuration (a cross product of scenario changes),
-the highest rate one replica sustains within the SLOs (plan_search.py), the replicas and price
+the highest rate one replica sustains within the SLOs (search.py), the replicas and price
 needed for a target rate, the cheapest feasible candidate and the Pareto frontier.
 
 Owns the plan inputs -> tasks step (one plain-dict task per candidate, hashed with
@@ -12,7 +12,7 @@ Pareto frontier: feasible candidates that no other feasible candidate matches or
 price_usd_per_hour, p99_ttft_ms and p99_tpot_ms (at the operating load) while beating it on one.
 Per-replica search: each candidate is simulated as one replica fed a Poisson (or the base
 arrival process) stream; a router splitting a stream over n replicas smooths it, so this errs
-on the side of more replicas. Does not render tables (cli_plan.py).
+on the side of more replicas. Does not render tables (table.py).
 """
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def cheapest_index(candidates: list[dict]) -> int | None:
 
 
 def plan_document(candidates: list[dict], *, target_rate: float, slo: Slo) -> dict:
-    from simulator.results.summary import version
+    from simulator.results import version
 
     return {"kind": "plan", "servesim_version": version(), "target_rate": target_rate, "slo": slo.as_dict(),
             "candidates": candidates, "pareto": pareto_indices(candidates),
