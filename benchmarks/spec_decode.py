@@ -1,7 +1,7 @@
 """Speculative decoding speedup vs batch size, and the best gamma per batch size.
 
 Setting (issue 5): Qwen3-8B target, Qwen3-0.6B draft sharing one H100 SXM (bf16, ideal
-roofline), closed batch of `batch` requests (rate=inf, max_num_seqs=batch, vllm scheduler so
+roofline: engine "ideal", the pre-calibration model the columns below are derived from), closed batch of `batch` requests (rate=inf, max_num_seqs=batch, vllm scheduler so
 every prompt is prefilled before decoding starts), prompt 1024 tokens, output 256 tokens,
 i.i.d. acceptance alpha=0.8, ragged advance. Three speedups (without / with speculation):
   decode x  seconds of decode steps per decoded token (the steps speculation changes; prefill
@@ -52,7 +52,7 @@ PROMPT, OUTPUT = 1024, 256
 def scenario(batch: int, alpha: float) -> Scenario:
     return Scenario(model="qwen3-8b", hardware="h100-sxm", scheduler="vllm", num_requests=batch,
                     max_num_seqs=batch, rate=float("inf"), prompt_tokens=str(PROMPT), output_tokens=str(OUTPUT),
-                    acceptance_rate=alpha, seed=0)
+                    acceptance_rate=alpha, seed=0, engine="ideal")
 
 
 def run(s: Scenario) -> dict:

@@ -75,6 +75,7 @@ def _from_dict(raw: dict, *, origin: str) -> DeviceSpec:
         display_name=raw.get("display_name", raw["name"]),
         vendor=raw.get("vendor", "unknown"),
         kind=raw["kind"],
+        family=str(raw.get("family", "")),
         memory_gib=float(raw["memory_gib"]),
         memory_bandwidth_gb_per_s=float(raw["memory_bandwidth_gb_per_s"]),
         peak_tflops={k: float(v) for k, v in raw["peak_tflops"].items()},

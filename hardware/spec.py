@@ -34,6 +34,7 @@ class DeviceSpec:
     display_name: str
     vendor: str
     kind: str  # "gpu" | "cpu"
+    family: str = ""  # architecture generation (ampere, ada, hopper, blackwell, cdna3, cpu): calibration transfer
     memory_gib: float
     memory_bandwidth_gb_per_s: float
     peak_tflops: dict[str, float]

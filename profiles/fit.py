@@ -20,8 +20,8 @@ from profiles.table import ProfileRow, read_json
 from profiles.work import kernel_work
 
 FIT_FORMAT = "servesim-fit/1"
-SOURCE_PROFILE, SOURCE_FIT, SOURCE_ROOFLINE = "profile", "fit", "roofline"
-TRUST = {SOURCE_PROFILE: 2, SOURCE_FIT: 1, SOURCE_ROOFLINE: 0}  # least trusted wins
+SOURCE_PROFILE, SOURCE_FIT, SOURCE_TRANSFER, SOURCE_ROOFLINE = "profile", "fit", "transfer", "roofline"
+TRUST = {SOURCE_PROFILE: 3, SOURCE_FIT: 2, SOURCE_TRANSFER: 1, SOURCE_ROOFLINE: 0}  # least trusted wins
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

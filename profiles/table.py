@@ -69,11 +69,17 @@ def _fmt(v: float) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else repr(float(v))
 
 
+_ZERO_SHAPE = dict.fromkeys(SHAPE_COLUMNS, 0)
+
+
 def make_shape(**dims: int) -> dict[str, int]:
-    unknown = set(dims) - set(SHAPE_COLUMNS)
-    if unknown:
+    if not dims.keys() <= _ZERO_SHAPE.keys():
+        unknown = set(dims) - set(SHAPE_COLUMNS)
         raise ValueError(f"unknown shape column(s) {sorted(unknown)}; allowed: {SHAPE_COLUMNS}")
-    return {c: int(dims.get(c, 0)) for c in SHAPE_COLUMNS}
+    shape = _ZERO_SHAPE.copy()
+    for k, v in dims.items():
+        shape[k] = int(v)
+    return shape
 
 
 def write_table(rows: list[ProfileRow], path: Path) -> None:

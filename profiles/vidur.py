@@ -96,3 +96,23 @@ def vidur_metadata(path: str | Path, *, device: str, dtype: str = "fp16") -> dic
         "timer": "vidur (CUDA events, per layer)", "units": "microseconds (converted from Vidur's ms)",
         "license": "MIT (microsoft/vidur)",
     }
+
+
+VIDUR_DEVICES = {"a100": "a100-80gb", "h100": "h100-sxm", "a40": "a40"}  # Vidur folder -> catalog device
+
+
+def vidur_tables(root: str | Path, vidur_device: str) -> dict[str, list[ProfileRow]]:
+    """Every compute table of one Vidur device folder (root/compute/<device>/<org>/<model>/mlp.csv),
+    by model name."""
+    folder = Path(root) / "compute" / vidur_device
+    files = sorted(folder.glob("*/*/mlp.csv"))
+    if not files:
+        raise ProfileError(f"{folder}: no Vidur compute tables (*/*/mlp.csv); Vidur devices: "
+                           f"{', '.join(sorted(p.name for p in (Path(root) / 'compute').glob('*')))}")
+    return {f"{f.parts[-3]}/{f.parts[-2]}": import_vidur_csv(f) for f in files}
+
+
+def vidur_all_reduce(root: str | Path, vidur_device: str) -> Path | None:
+    """The intra-node (NVSwitch) all-reduce table of a Vidur device, if it has one."""
+    path = Path(root) / "network" / f"{vidur_device}_dgx" / "all_reduce.csv"
+    return path if path.is_file() else None

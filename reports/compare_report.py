@@ -102,6 +102,8 @@ def _vary_label(vary: dict) -> str:
 
 def _page(names: list[str], summaries: list[dict], cdf_fig, cdf_note: str, varied: list[str], title: str) -> str:
     varied_rows = [[k] + [s.get("scenario", {}).get(k) for s in summaries] for k in varied]
+    varied_rows += [["cost model"] + [_prediction(s, "label") for s in summaries],
+                    ["known error"] + [_prediction(s, "known_error") for s in summaries]]
     varied_tbl = ("<table class=\"varied\"><thead><tr><th>scenario field</th>"
                   + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr></thead><tbody>"
                   + "".join("<tr><td class=\"text\">" + html.escape(r[0]) + "</td>"
@@ -120,6 +122,10 @@ def _page(names: list[str], summaries: list[dict], cdf_fig, cdf_note: str, varie
     subtitle = (f"{len(names)} configurations; varied: {', '.join(varied) or 'none'}; base {sc.get('model', '?')} "
                 f"on {sc.get('hardware', '?')} - servesim {base.get('servesim_version', '?')}")
     return page(title, subtitle, sections, "compare")
+
+
+def _prediction(summary: dict, key: str) -> str:
+    return str(summary.get("provenance", {}).get("prediction", {}).get(key, "n/a"))
 
 
 def render_compare(doc: dict) -> str:

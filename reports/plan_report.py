@@ -113,11 +113,22 @@ def probes_figure(doc: dict) -> go.Figure | None:
 def candidates_table(doc: dict) -> str:
     cands, pareto = doc.get("candidates", []), set(doc.get("pareto", []))
     rows = [[f"#{i} {config_label(c)}", c.get("max_rate_per_replica"), c.get("replicas_needed"),
-             c.get("price_usd_per_hour"), c.get("p99_ttft_ms"), c.get("p99_tpot_ms"),
-             "yes" if c.get("feasible") else "no", "yes" if i in pareto else "", c.get("reason") or ""]
+             _replicas_range(c), c.get("price_usd_per_hour"), c.get("p99_ttft_ms"), c.get("p99_tpot_ms"),
+             "yes" if c.get("feasible") else "no", "yes" if i in pareto else "", _cost_model(c), c.get("reason") or ""]
             for i, c in enumerate(cands)]
-    return table(["configuration", "max rate per replica (req/s)", "replicas needed", "price (USD/h)",
-                  "p99 TTFT (ms)", "p99 TPOT (ms)", "feasible", "Pareto", "reason"], rows, cls="candidates")
+    return table(["configuration", "max rate per replica (req/s)", "replicas needed", "replicas (p90 error range)",
+                  "price (USD/h)", "p99 TTFT (ms)", "p99 TPOT (ms)", "feasible", "Pareto", "cost model (known error)",
+                  "reason"], rows, cls="candidates")
+
+
+def _replicas_range(c: dict) -> str:
+    u = c.get("uncertainty")
+    return "{}-{}".format(*u["replicas_range"]) if u else ""
+
+
+def _cost_model(c: dict) -> str:
+    p = c.get("prediction") or {}
+    return f"{p.get('label', '')} + engine {p.get('engine', '')}; {p.get('known_error', '')}" if p else ""
 
 
 def render_plan(doc: dict) -> str:

@@ -7,6 +7,8 @@ and cards are the summary's own (exact, in data-value). Sections whose data the 
 """
 from __future__ import annotations
 
+import json
+
 from reports import run_figures as rf
 from reports.page import card, figure_div, key_values, note, page, section, table
 from reports.results import RunData, section_of
@@ -67,7 +69,12 @@ def provenance(summary: dict) -> str:
         ("ridge (FLOP/byte)", hw.get("ridge_flops_per_byte")),
         ("price (USD per GPU-hour)", hw.get("price_usd_per_hour")), ("price as of", hw.get("price_as_of")),
     ]
-    pairs += [(f"cost model: {k}", v) for k, v in cm.items()]
+    pred = prov.get("prediction", {})
+    pairs += [("prediction: cost model", pred.get("label")), ("prediction: engine", pred.get("engine")),
+              ("prediction: known error", pred.get("known_error")),
+              ("prediction: kernel error", pred.get("kernels_known_error")), ("prediction: power", pred.get("power"))]
+    pairs += [(f"cost model: {k}", json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)
+              for k, v in cm.items()]
     limits = prov.get("scheduler_limits", {})
     pairs += [(f"scheduler: {k}", v) for k, v in limits.items()] + [("max_model_len", prov.get("max_model_len"))]
     memory = "".join(key_values(list(prov.get("memory", {}).items())))

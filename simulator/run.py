@@ -7,13 +7,22 @@ served fail with a reason instead of vanishing). Summaries are results/'s job.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import numpy as np
 import simpy
 
 from hardware import DeviceSpec, load_device
-from simulator.cost import CostModel, RooflineCostModel, RooflineParams, token_ops, token_ops_without_experts
+from simulator.cost import (
+    EngineSpec,
+    build_cost_model,
+    engine_cost_model,
+    prediction_provenance,
+    resolve_engine,
+    token_ops,
+    token_ops_without_experts,
+)
 from simulator.engine import (
     ROUTERS,
     BlockPool,
@@ -55,6 +64,12 @@ class RunResult:
     moe: dict | None = None  # MoE offloading metrics (moe.moe_metrics) when enabled
     kv_policy: dict | None = None  # the KV policy and its budget, reported next to the results
     speculative: dict | None = None  # speculative.Speculation.summary() when draft_model is set
+    engine: dict | None = None  # the serving engine (cost.EngineSpec.describe())
+
+    @property
+    def calibrated(self) -> bool:
+        """Priced by the calibrated device models (every engine but "ideal")."""
+        return (self.engine or {}).get("device_model", "calibrated") == "calibrated"
 
 
 def resolve_limits(s: Scenario, max_model_len: int) -> SchedulerLimits:
@@ -106,22 +121,6 @@ def _prompts(s: Scenario, rng: np.random.Generator) -> RequestArrays:
     )
 
 
-def build_cost_model(s: Scenario, model: ModelSpec, device: DeviceSpec, token_op_builder=token_ops) -> CostModel:
-    params = RooflineParams(eta_compute=s.eta_compute, eta_memory=s.eta_memory,
-                            step_overhead_s=s.step_overhead_ms / 1e3)
-    roofline = RooflineCostModel(model, device, dtype=s.dtype, tp=s.tp, params=params,
-                                 token_op_builder=token_op_builder)
-    from simulator.cost import choose_profile
-
-    chosen = choose_profile(profile=s.profile, hardware=device.name, model=model.name, dtype=s.dtype,
-                            mismatch_ok=s.profile_mismatch_ok)
-    if chosen is None:
-        return roofline
-    from simulator.cost import ProfiledCostModel
-
-    return ProfiledCostModel(roofline, chosen.fit, profile_name=chosen.name)
-
-
 def check_parallelism(s: Scenario, model: ModelSpec) -> None:
     if model.num_heads % s.tp:
         raise ServesimError(
@@ -131,7 +130,8 @@ def check_parallelism(s: Scenario, model: ModelSpec) -> None:
 
 
 def _make_scheduler(s: Scenario, limits: SchedulerLimits, memory: MemoryPlan, device: DeviceSpec,
-                    rec: RunRecorder, kv: KvPolicy | None = None, num_layers: int = 1, decode=None):
+                    rec: RunRecorder, kv: KvPolicy | None = None, num_layers: int = 1, decode=None,
+                    admission: str = "preempt"):
     blocks = BlockPool(memory.num_gpu_blocks, s.block_size)
     if s.scheduler == "static":
         return StaticScheduler(blocks, rec, limits, kv, num_layers)
@@ -139,12 +139,23 @@ def _make_scheduler(s: Scenario, limits: SchedulerLimits, memory: MemoryPlan, de
     if s.preemption_mode == "swap":
         swap = SwapSpace(int(s.swap_space_gib * GIB // memory.kv_bytes_per_block), memory.kv_bytes_per_block,
                          device.host_link_bytes_per_s)
-    pool = SequencePool(blocks, rec, swap, kv, decode)
+    pool = SequencePool(blocks, rec, swap, kv, decode, admission)
     return {"vllm": VllmScheduler, "sarathi": SarathiScheduler}[s.scheduler](pool, limits)
 
 
-def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None) -> RunResult:
-    """Run the scenario. `progress(done, total)` is called every few hundred steps."""
+def describe_prediction(s: Scenario) -> dict:
+    """Where `s`'s numbers would come from and their known error, without simulating
+    (cost.prediction_provenance of the cost model and engine the scenario resolves to)."""
+    model, device = load_model(s.model), load_device(s.hardware)
+    engine = resolve_engine(s, device)
+    cost = build_cost_model(s, model, device, engine=engine)
+    return prediction_provenance(cost.describe(), engine.describe(), device.name)
+
+
+def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None,
+             engine: EngineSpec | None = None) -> RunResult:
+    """Run the scenario. `progress(done, total)` is called every few hundred steps; `engine`
+    replaces the scenario's engine file (engine calibration tries candidate engines)."""
     import time
 
     t0 = time.perf_counter()
@@ -157,13 +168,15 @@ def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None)
     policy = build_kv_policy(s)
     kv = None if isinstance(policy, DensePolicy) else policy
     meta = int(policy.metadata_bytes_per_token(model, dtype_bytes(s.dtype), s.tp))
-    spec = Speculation(s, model, device, build_cost_model) if s.draft_model else None
+    engine = engine or resolve_engine(s, device)
+    kernels = partial(build_cost_model, engine=engine)
+    spec = Speculation(s, model, device, kernels) if s.draft_model else None
     memory = plan_memory(model, device, dtype=s.dtype, tp=s.tp, block_size=s.block_size,
                          gpu_memory_utilization=s.gpu_memory_utilization,
                          max_num_batched_tokens=limits.max_num_batched_tokens, max_num_seqs=s.max_num_seqs,
                          offloaded_weight_bytes=moe_plan.host_weight_bytes if moe_plan else 0,
                          metadata_bytes_per_token=meta, **(spec.memory_extras() if spec else {}))
-    cost_model = build_cost_model(s, model, device, token_ops_without_experts if moe_plan else token_ops)
+    cost_model = kernels(s, model, device, token_ops_without_experts if moe_plan else token_ops)
     if spec:
         memory = spec.fit_memory(memory, plan_memory, limits)
         cost_model = spec.cost_model(cost_model)
@@ -173,12 +186,15 @@ def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None)
     on_step = _progress_hook(rec, progress) if progress else None
     cost_models = ([cost_model] * s.replicas if moe_plan is None else
                    build_moe_cost_models(s, model, device, moe_plan, cost_model, lambda: env.now))
+    cost_models = [engine_cost_model(c, engine, tp=s.tp, num_layers=model.num_layers) for c in cost_models]
     replicas = [Replica(env, i, _make_scheduler(s, limits, memory, device, rec, kv, model.num_layers,
-                                                spec.decode_set(i, s.block_size) if spec else None),
+                                                spec.decode_set(i, s.block_size) if spec else None, engine.admission),
                         cost_models[i], rec, on_step) for i in range(s.replicas)]
     router = ROUTERS[s.router](replicas)
     dispatch = _dispatcher(env, router, rec, reqs, memory, max_model_len, replicas[0].scheduler.max_prefill_tokens(),
                            policy)
+    if s.frontend == "server" and engine.request_overhead_ms > 0:
+        dispatch = _through_frontend(env, dispatch, engine.request_overhead_ms / 1e3)
     if s.closed_loop_users:
         _start_closed_loop(env, rec, dispatch, s.closed_loop_users, len(reqs))
     else:
@@ -189,7 +205,7 @@ def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None)
     moe = moe_metrics([c.moe.stats for c in cost_models]) if moe_plan else None
     return RunResult(s, model, device, memory, cost_models[0].describe(), limits, max_model_len, rec,
                      time.perf_counter() - t0, moe=moe, kv_policy=policy.describe(),
-                     speculative=spec.summary() if spec else None)
+                     speculative=spec.summary() if spec else None, engine=engine.describe())
 
 
 def _dispatcher(env, router, rec: RunRecorder, reqs: RequestArrays, memory: MemoryPlan,
@@ -225,6 +241,15 @@ def _dispatcher(env, router, rec: RunRecorder, reqs: RequestArrays, memory: Memo
             router.pick().submit(ok[0], prompts[ok[0]], outputs[ok[0]], siblings)
 
     return dispatch
+
+
+def _through_frontend(env, dispatch: Callable[[int], None], delay_s: float) -> Callable[[int], None]:
+    """A served run: each request reaches the engine `delay_s` after the client sent it (HTTP,
+    tokenization, queueing in the API server); the client's clock, and so TTFT, starts at sending."""
+    def send(i: int) -> None:
+        env.timeout(delay_s).callbacks.append(lambda _event: dispatch(i))
+
+    return send
 
 
 def _sample_groups(reqs: RequestArrays) -> dict[int, tuple[int, ...]]:

@@ -21,6 +21,7 @@ SCHEDULER_NAMES = ("static", "vllm", "sarathi")
 ROUTER_NAMES = ("round_robin", "least_loaded")
 PREEMPTION_MODES = ("recompute", "swap")
 TRACE_ARRIVALS = ("trace", "rate")
+FRONTENDS = ("server", "offline")
 EXPERT_PLACEMENTS = ("all_gpu", "static", "lru")  # simulator/moe/placement.py
 EXPERT_EXEC = ("fetch", "cpu", "fiddler", "auto")  # simulator/moe/cost.py
 KV_POLICY_NAMES = ("dense", "h2o", "scissorhands", "topk", "block_topk")  # classes: kv/policies.py KV_POLICIES
@@ -66,7 +67,11 @@ class Scenario:
     slo_ttft_ms: float | None = None
     slo_tpot_ms: float | None = None
     slo_e2el_ms: float | None = None
-    # cost model (roofline efficiencies; the ideal roofline by default)
+    # serving engine (profiles/data/engines/<name>.toml): its own cost per step and per request, its
+    # admission policy; None: vllm on GPUs, hf on CPUs. "ideal": kernels only at the pre-calibration model
+    engine: str | None = None
+    frontend: str = "server"  # server: requests pass the engine's HTTP frontend (request_overhead_ms); offline: LLM API
+    # roofline efficiencies (used by --profile none and for ops no calibration prices)
     eta_compute: float = 1.0
     eta_memory: float = 1.0
     step_overhead_ms: float = 0.0
@@ -123,6 +128,7 @@ class Scenario:
         _one_of(self, "arrival", ARRIVALS)
         _one_of(self, "trace_arrivals", TRACE_ARRIVALS)
         _one_of(self, "dtype", tuple(DTYPE_BYTES))
+        _one_of(self, "frontend", FRONTENDS)
         if not 0 < self.gpu_memory_utilization <= 1:
             _bad(self, "gpu_memory_utilization", "a number in (0, 1]")
         if not (self.rate > 0 and not math.isnan(self.rate)):
@@ -207,6 +213,30 @@ def _one_of(s: Scenario, name: str, allowed: tuple[str, ...]) -> None:
 
 
 SCENARIO_KEYS = tuple(f.name for f in fields(Scenario))
+_FIELD_TYPES = {f.name: str(f.type) for f in fields(Scenario)}
+_NONE_WORDS = ("none", "null", "default")
+
+
+def parse_value(key: str, text: str, *, where: str):
+    """A field's value from text (`--vary`, a dataset column): int, float, bool or None by the
+    field's type, else the text; `where` names the input in the error."""
+    kind = _FIELD_TYPES[key]
+    text = text.strip()
+    if "None" in kind and text.lower() in _NONE_WORDS:
+        return None
+    base = kind.split("|")[0].strip()
+    try:
+        if base == "int":
+            return int(text)
+        if base == "float":
+            return float(text)
+        if base == "bool":
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1")
+    except ValueError:
+        raise ServesimError(f"{where}: {text!r} is not a valid {kind}") from None
+    return text
 
 
 def scenario_from_dict(raw: dict, *, origin: str = "scenario") -> Scenario:

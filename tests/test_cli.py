@@ -20,7 +20,12 @@ def test_json_summary_has_vllm_metric_names(capsys):
                 "mean_ttft_ms", "median_ttft_ms", "p90_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "p99_itl_ms",
                 "mean_e2el_ms", "mean_kv_cache_usage", "num_preemptions", "frac_steps_memory_bound"):
         assert key in summary["metrics"], key
-    assert summary["provenance"]["cost_model"]["source"] == "roofline"
+    pred = summary["provenance"]["prediction"]  # calibrated by default, and it says so
+    assert summary["provenance"]["cost_model"]["kind"] == "calibrated" and pred["calibrated"] and pred["kind"] == "fit"
+    assert summary["provenance"]["engine"]["name"] == "vllm" and "held-out published points" in pred["known_error"]
+    code, out, _ = run(capsys, "simulate", "--num-requests", "30", "--json", "--engine", "ideal")
+    ideal = json.loads(out)
+    assert ideal["provenance"]["cost_model"]["source"] == "roofline" and not ideal["provenance"]["prediction"]["calibrated"]
 
 
 def test_out_dir_writes_all_outputs(capsys, tmp_path):

@@ -113,7 +113,8 @@ def test_identical_variant_has_zero_deltas(doc):
     header, rows = table_rows(doc)
     delta_row = rows[2]
     assert delta_row[0].strip() == "vs base"
-    shown = [c for c in delta_row[2:] if c != "n/a"]
+    shown = [c for c in delta_row[2:-1] if c != "n/a"]  # last column: the cost model, no delta
+    assert delta_row[-1] == "" and rows[0][-1] == rows[1][-1] != "n/a"
     assert shown and all(c == "+0 (+0.0%)" for c in shown)
 
 

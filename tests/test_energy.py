@@ -36,7 +36,7 @@ def test_energy_hand_computed():
     assert e["idle_j"] == 100 * 2 * (1.0 + 1.0) == 400  # each replica idle 1 s of the 3 s window, 2 GPUs each
     assert e["total_j"] == 3400 and e["j_per_output_token"] == 34.0
     assert e["mean_power_w"] == 3400 / 3.0 and e["num_gpus"] == 4
-    assert e["model"] == "utilization between idle_w and tdp_w (estimate)"
+    assert e["model"] == "line" and e["power_model"]["formula"].startswith("P = idle_w + (tdp_w - idle_w)")
 
 
 def test_measured_power_hook_replaces_estimate():

@@ -173,11 +173,14 @@ def test_ray_backend_matches_local(ray_cluster, tmp_path):
 
 def test_mixed_cost_models_are_flagged():
     from simulator.cli.plan import mixed_cost_models_note
+    from simulator.run import describe_prediction
     from simulator.scenario import Scenario
 
-    def cand(hw, profile=None):
-        return {"scenario": Scenario(model="llama-2-7b", hardware=hw, profile=profile).as_dict()}
+    def cand(hw, engine=None):
+        s = Scenario(model="llama-2-7b", hardware=hw, engine=engine)
+        return {"scenario": s.as_dict(), "prediction": describe_prediction(s)}
 
-    note = mixed_cost_models_note({"candidates": [cand("a100-80gb"), cand("h100-sxm")]})
-    assert "calibrated profile for a100-80gb; ideal roofline for h100-sxm" in note
-    assert mixed_cost_models_note({"candidates": [cand("a100-80gb", "none"), cand("h100-sxm")]}) is None
+    note = mixed_cost_models_note({"candidates": [cand("a100-80gb"), cand("h200")]})
+    assert "fit for a100-80gb" in note and "transfer for h200" in note
+    assert mixed_cost_models_note({"candidates": [cand("a100-80gb"), cand("h100-sxm")]}) is None  # both fitted
+    assert "ideal" in mixed_cost_models_note({"candidates": [cand("a100-80gb", "ideal"), cand("h100-sxm")]})

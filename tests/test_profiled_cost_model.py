@@ -101,18 +101,24 @@ def test_mismatched_profile_is_an_error_unless_asked(tmp_path, capsys):
     assert main(base + ["--profile-mismatch-ok"]) == 0
 
 
-def test_shipped_a100_fit_used_by_default_and_named():
+def test_default_is_the_device_calibration_and_ideal_keeps_the_shipped_fit():
     from simulator.run import simulate
     from simulator.scenario import Scenario
 
     r = simulate(Scenario(model="llama-2-7b", hardware="a100-80gb", num_requests=20))
-    assert r.cost_model["kind"] == "profiled"
-    assert r.cost_model["profile"].startswith("profiles/data/a100-80gb/")
+    assert r.cost_model["kind"] == "calibrated"  # the device calibration (itself fitted on the Vidur tables)
+    assert r.cost_model["measured_profile"] is None  # fits of other models are not stacked over it
+    assert r.cost_model["calibration"]["device"] == "a100-80gb" and r.cost_model["calibration"]["kind"] == "fit"
     assert "attn_qkv" in r.cost_model["fitted_ops"]
     r = simulate(Scenario(model="llama-2-7b", hardware="a100-80gb", num_requests=20, profile="none"))
     assert r.cost_model["kind"] == "roofline"
     r = simulate(Scenario(model="llama-2-7b", hardware="h100-sxm", num_requests=20))
-    assert r.cost_model["kind"] == "roofline"  # no shipped H100 profile
+    assert r.cost_model["kind"] == "calibrated" and r.cost_model["measured_profile"] is None
+    # the pre-calibration model: the shipped fit where one exists, else the roofline
+    r = simulate(Scenario(model="llama-2-7b", hardware="a100-80gb", num_requests=20, engine="ideal"))
+    assert r.cost_model["kind"] == "profiled" and r.cost_model["profile"].startswith("profiles/data/a100-80gb/")
+    r = simulate(Scenario(model="llama-2-7b", hardware="h100-sxm", num_requests=20, engine="ideal"))
+    assert r.cost_model["kind"] == "roofline"
 
 
 def test_missing_profile_path():

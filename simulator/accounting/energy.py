@@ -1,13 +1,13 @@
 """Energy and money of a simulated run, from its per-step records.
 
-Energy (an estimate, not a measurement): each GPU of a replica draws, during a step,
-    P = idle_w + (tdp_w - idle_w) * u,   u = min(1, max(FLOPs / F_peak, bytes / BW) / duration)
-i.e. linear in the utilization of the step's busier roofline resource (1 = the device runs its
-bottleneck at peak for the whole step; calibrated eta < 1, collectives and step overhead lower
-it), and idle_w whenever the replica has no step running, over the window [0, end of the last
-step or request]. The step records carry per-rank FLOPs and bytes, so u is per GPU; a replica
-has tp GPUs. Hook: a step column MEASURED_POWER_COLUMN (W per GPU, NaN where unmeasured; no
-recorder writes it yet - a measured profile with power will) replaces the estimate per step.
+Energy (an estimate, not a measurement): each GPU of a replica draws, during a step, the device's
+power model (accounting/power.py: fitted to published NVML runs, carried over to devices without
+them, or the pre-calibration utilization line) at the step's compute and memory utilization
+U_c = FLOPs / (peak FLOP/s x duration), U_m = bytes / (peak bandwidth x duration), and idle_w
+whenever the replica has no step running, over the window [0, end of the last step or request].
+The step records carry per-rank FLOPs and bytes, so U is per GPU; a replica has tp GPUs. Hook: a
+step column MEASURED_POWER_COLUMN (W per GPU, NaN where unmeasured; no recorder writes it yet - a
+measured profile with power will) replaces the estimate per step.
 
 Money: usd_per_gpu_hour (hardware catalog, or the scenario's price_usd_per_hour override)
 x GPUs (replicas * tp) x window. Owns neither timing (cost/) nor metrics (results/).
@@ -17,22 +17,29 @@ from __future__ import annotations
 import numpy as np
 
 from hardware import DeviceSpec
+from simulator.accounting.power import PowerModel, line_model, load_power_model
 
 MEASURED_POWER_COLUMN = "power_w"
-ENERGY_MODEL = "utilization between idle_w and tdp_w (estimate)"
 
 
-def step_power_w(steps: dict[str, np.ndarray], device: DeviceSpec, dtype: str) -> np.ndarray:
-    """Per-GPU power of each step (W): the utilization model, or the measured column."""
+def utilizations(steps: dict[str, np.ndarray], device: DeviceSpec, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """(U_c, U_m) per step, per GPU (module docstring)."""
     dur = np.asarray(steps["duration_s"], dtype=np.float64)
-    busy = np.maximum(steps["flops"] / device.peak_flops(dtype),
-                      steps["bytes"] / device.memory_bandwidth_bytes_per_s)
-    u = np.clip(np.divide(busy, dur, out=np.zeros_like(dur), where=dur > 0), 0.0, 1.0)
-    power = device.idle_w + (device.tdp_w - device.idle_w) * u
+    pos = dur > 0
+    uc = np.divide(steps["flops"] / device.peak_flops(dtype), dur, out=np.zeros_like(dur), where=pos)
+    um = np.divide(steps["bytes"] / device.memory_bandwidth_bytes_per_s, dur, out=np.zeros_like(dur), where=pos)
+    return uc, um
+
+
+def step_power_w(steps: dict[str, np.ndarray], device: DeviceSpec, dtype: str,
+                 power: PowerModel | None = None) -> np.ndarray:
+    """Per-GPU power of each step (W): the power model, or the measured column."""
+    power = power or line_model(device)
+    watts = power.step_w(*utilizations(steps, device, dtype))
     measured = steps.get(MEASURED_POWER_COLUMN)
     if measured is not None and len(measured):
-        power = np.where(np.isfinite(measured), measured, power)
-    return power
+        watts = np.where(np.isfinite(measured), measured, watts)
+    return watts
 
 
 def run_window_s(steps: dict[str, np.ndarray], last_finish_s: float) -> float:
@@ -42,9 +49,10 @@ def run_window_s(steps: dict[str, np.ndarray], last_finish_s: float) -> float:
 
 
 def energy_section(steps: dict[str, np.ndarray], device: DeviceSpec, *, dtype: str, tp: int,
-                   replicas: int, window_s: float, num_output_tokens: int) -> dict:
+                   replicas: int, window_s: float, num_output_tokens: int, power_model: PowerModel | None = None) -> dict:
+    power_model = power_model or line_model(device)
     dur = np.asarray(steps["duration_s"], dtype=np.float64)
-    power = step_power_w(steps, device, dtype)
+    power = step_power_w(steps, device, dtype, power_model)
     busy_j = float(np.dot(power, dur)) * tp
     replica = np.asarray(steps["replica"], dtype=np.int64)
     busy_s = np.bincount(replica, weights=dur, minlength=replicas) if len(dur) else np.zeros(replicas)
@@ -55,10 +63,12 @@ def energy_section(steps: dict[str, np.ndarray], device: DeviceSpec, *, dtype: s
     num_measured = int(np.isfinite(measured).sum()) if measured is not None else 0
     nan = float("nan")
     return {
-        "model": ENERGY_MODEL if num_measured < len(dur) or not len(dur) else "measured power",
-        "utilization": "u = min(1, max(FLOPs/peak FLOP/s, bytes/peak bandwidth) / step duration), per GPU",
+        "model": power_model.kind if num_measured < len(dur) or not len(dur) else "measured power",
+        "utilization": "U_c = FLOPs/(peak FLOP/s x step duration), U_m = bytes/(peak bandwidth x step duration), per GPU",
+        "power_model": power_model.describe(),
         "idle_w": device.idle_w, "tdp_w": device.tdp_w,
-        "power_source": f"hardware catalog {device.name} (idle_w may be an estimate: see its notes)",
+        "power_source": power_model.source,
+        "power_known_error": power_model.known_error,
         "num_gpus": replicas * tp,
         "num_steps_measured_power": num_measured,
         "window_s": window_s,
@@ -93,7 +103,8 @@ def money_sections(result, metrics: dict) -> dict:
     tokens = int(metrics.get("total_output_tokens", 0))
     return {
         "energy": energy_section(steps, result.device, dtype=s.dtype, tp=s.tp, replicas=s.replicas,
-                                 window_s=window, num_output_tokens=tokens),
+                                 window_s=window, num_output_tokens=tokens,
+                                 power_model=load_power_model(result.device, calibrated=result.calibrated)),
         "price": price_section(result.device, override_usd_per_gpu_hour=s.price_usd_per_hour,
                                num_gpus=s.replicas * s.tp, window_s=window, num_output_tokens=tokens),
     }

@@ -12,9 +12,13 @@ is L_in + i (cache L_in + i - 1 plus the new token). Dense attended total per sa
   S_dense = sum_{i<L} (L_in + i) = L*L_in + L(L-1)/2            (counting="exact", default)
 The paper prints the continuous form (2*L_in + L)*L/2 = L*L_in + L^2/2 (counting="paper"),
 L/2 more per sample. Sparse top-k uses the exact sum_{i<L} min(B, L_in + i) in both countings.
-P (params_per_token) defaults to ModelSpec.active_params_per_token: matmul parameters (layers
-+ lm_head, no embedding lookup, no norms). Kinetics' own scripts use the models' total counts
-(e.g. 8.19e9 for Qwen3-8B, 0.752e9 for Qwen3-0.6B): pass params_per_token to reproduce them.
+P (params_per_token) by convention: "exact" (default) = ModelSpec.active_params_per_token,
+the parameters multiplied per token (layers + lm_head, no embedding lookup, no norms);
+"kinetics" = every parameter, embeddings included and a tied lm_head counted again, at three
+significant figures, as the Kinetics authors' scripts list them (8.19e9 for Qwen3-8B, 0.752e9
+for Qwen3-0.6B): with
+it, Qwen3-8B, prompt 128, 32768 tokens, N=8, top-k B=1024 gives their 26448.81e12 eFLOPs.
+An explicit params_per_token overrides both.
 
 Owns the calculator and the run account. Does not turn anything into engine time (cost/).
 """
@@ -32,6 +36,7 @@ PAPER_INTENSITY = 562.5  # Kinetics sec. 3: B200, 4.5 PFLOP/s over 8 TB/s
 PAPER_PEAK_FLOPS = 4.5e15
 ATTENTION_MODES = ("dense", "topk", "block_topk")
 COUNTINGS = ("exact", "paper")
+PARAMS_CONVENTIONS = ("exact", "kinetics")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,7 +61,8 @@ class KineticsInputs:
     block_size: int | None = None  # tokens per block (block_topk search)
     counting: str = "exact"
     dtype: str = "bf16"  # KV (and weight) element type; the paper's figures are bf16
-    params_per_token: int | None = None  # P; None: model.active_params_per_token
+    params_per_token: int | None = None  # P; None: by params_convention
+    params_convention: str = "exact"  # "exact": active matmul parameters; "kinetics": model-card total
     include_prefill: bool = False
     include_weight_traffic: bool = False
 
@@ -73,6 +79,9 @@ class KineticsInputs:
             raise ValueError(f"attention={self.attention!r} is invalid; allowed: {', '.join(ATTENTION_MODES)}")
         if self.counting not in COUNTINGS:
             raise ValueError(f"counting={self.counting!r} is invalid; allowed: {', '.join(COUNTINGS)}")
+        if self.params_convention not in PARAMS_CONVENTIONS:
+            raise ValueError(f"params_convention={self.params_convention!r} is invalid; "
+                             f"allowed: {', '.join(PARAMS_CONVENTIONS)}")
         sparse = self.attention != "dense"
         _optional_count("budget", self.budget, needed=sparse, why="with attention topk or block_topk")
         _optional_count("block_size", self.block_size, needed=self.attention == "block_topk",
@@ -123,10 +132,20 @@ def topk_attended(prompt_tokens: int, output_tokens: int, budget: int) -> int:
     return below * prompt_tokens + below * (below - 1) // 2 + (output_tokens - below) * budget
 
 
+def params_per_token(model: ModelSpec, convention: str = "exact", explicit: int | None = None) -> int:
+    """P under a convention (module docstring); `explicit` wins."""
+    if explicit:
+        return explicit
+    if convention == "kinetics":  # tied embeddings counted twice, as the authors' scripts do
+        total = model.total_params + (model.lm_head_params if model.tie_word_embeddings else 0)
+        return int(float(f"{total:.3g}"))
+    return model.active_params_per_token
+
+
 def kinetics_cost(x: KineticsInputs) -> KineticsCost:
     """The closed form per prompt (formulas.md "Kinetics cost"); exact arithmetic inside."""
     m = x.model
-    p = x.params_per_token or m.active_params_per_token
+    p = params_per_token(m, x.params_convention, x.params_per_token)
     beta = Fraction(dtype_bytes(x.dtype))
     q_width = m.num_heads * m.head_dim * m.num_layers  # H*d*nL
     kv_width = m.num_kv_heads * m.head_dim * m.num_layers  # Hkv*d*nL

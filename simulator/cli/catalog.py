@@ -1,9 +1,11 @@
-"""`servesim models`: the built-in model and device catalogs."""
+"""`servesim models`: the built-in models, devices (with the source of their calibration and its
+known error) and serving engines."""
 from __future__ import annotations
 
 import argparse
 
 from hardware import device_names, load_device
+from simulator.cost import describe_device, engine_names, load_engine
 from simulator.models import load_model, model_names
 
 
@@ -18,9 +20,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name:<16} {m.total_params / 1e9:8.2f}B {m.active_params_per_token / 1e9:8.2f}B "
               f"{m.num_layers:>6} {m.num_heads:>5} {m.num_kv_heads:>3} {m.kv_bytes_per_token('bf16') / 1024:8.0f}KiB")
     print()
-    print(f"{'device':<10} {'bf16 TFLOP/s':>12} {'GiB':>6} {'GB/s':>7} {'USD/h':>6}  name")
+    print(f"{'device':<10} {'bf16 TFLOP/s':>12} {'GiB':>6} {'GB/s':>7} {'USD/h':>6}  {'calibration':<26} name")
     for name in device_names():
         d = load_device(name)
         print(f"{name:<10} {d.peak_tflops.get('bf16', 0):12.1f} {d.memory_gib:6.0f} "
-              f"{d.memory_bandwidth_gb_per_s:7.0f} {d.price_usd_per_hour:6.2f}  {d.display_name}")
+              f"{d.memory_bandwidth_gb_per_s:7.0f} {d.price_usd_per_hour:6.2f}  {describe_device(d):<26} {d.display_name}")
+    print()
+    print(f"{'engine':<11} {'admission':<9} {'step ms':>7} {'per seq us':>10}  name")
+    for name in engine_names():
+        e = load_engine(name)
+        print(f"{name:<11} {e.admission:<9} {e.step_overhead_ms:7.3f} {e.per_seq_us:10.2f}  {e.display_name}")
     return 0

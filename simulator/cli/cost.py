@@ -12,8 +12,10 @@ from simulator.accounting import (
     COUNTINGS,
     PAPER_INTENSITY,
     PAPER_PEAK_FLOPS,
+    PARAMS_CONVENTIONS,
     KineticsInputs,
     kinetics_cost,
+    params_per_token,
 )
 
 
@@ -31,7 +33,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--counting", default="exact",
                    help=f"{' | '.join(COUNTINGS)}: dense attended total L*L_in + L(L-1)/2, or the paper's "
                         "(2*L_in + L)*L/2 (default exact)")
-    p.add_argument("--params-per-token", type=int, help="P (default: the model's active matmul parameters)")
+    p.add_argument("--params-per-token", type=int, help="P (default: by --params-convention)")
+    p.add_argument("--params-convention", default="exact", choices=PARAMS_CONVENTIONS,
+                   help="P: exact = the active matmul parameters (default); kinetics = the model card's total "
+                        "count with embeddings, at 3 significant figures, as the Kinetics authors count")
     p.add_argument("--include-prefill", action="store_true", help="add the prompt's prefill work (once per prompt)")
     p.add_argument("--include-weight-traffic", action="store_true",
                    help="add weight bytes read once per forward pass, shared by the samples")
@@ -63,16 +68,17 @@ def run(args: argparse.Namespace) -> int:
             model=model, prompt_tokens=args.prompt_tokens, output_tokens=args.output_tokens,
             num_samples=args.samples, intensity=intensity, peak_flops=peak, attention=args.attention,
             budget=args.budget, block_size=args.block_size, counting=args.counting, dtype=args.dtype,
-            params_per_token=args.params_per_token, include_prefill=args.include_prefill,
+            params_per_token=args.params_per_token, params_convention=args.params_convention,
+            include_prefill=args.include_prefill,
             include_weight_traffic=args.include_weight_traffic,
         )
-        p = args.params_per_token or model.active_params_per_token
+        p = params_per_token(model, args.params_convention, args.params_per_token)
         rows.append({"model": model.name, "params_per_token": p, **kinetics_cost(inputs).as_dict()})
     if not rows:
         raise ValueError("--model names no model")
     header = {"prompt_tokens": args.prompt_tokens, "output_tokens": args.output_tokens, "samples": args.samples,
               "attention": args.attention, "budget": args.budget, "block_size": args.block_size,
-              "counting": args.counting, "dtype": args.dtype, "intensity": intensity,
+              "counting": args.counting, "params_convention": args.params_convention, "dtype": args.dtype, "intensity": intensity,
               "intensity_source": source, "include_prefill": args.include_prefill,
               "include_weight_traffic": args.include_weight_traffic}
     if args.json:

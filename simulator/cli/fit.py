@@ -1,4 +1,6 @@
-"""`servesim fit`: fit per-op predictors on profile tables and report their error on held-out ones.
+"""`servesim fit`: fit per-op predictors on profile tables and report their error on held-out ones
+(or, with --device-calibrations / --engine-fit / --power, rebuild the shipped calibrations:
+simulator/cli/fit_shipped.py).
 
 Inputs are profile directories / table.csv files, or Vidur compute CSVs (detected by their
 time_stats.* columns, imported with --vidur-device). Prints per op and overall the median and p90
@@ -10,16 +12,18 @@ import argparse
 import json
 from pathlib import Path
 
+from simulator.cli import fit_shipped
 from simulator.errors import ServesimError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--train", nargs="+", required=True, metavar="TABLE", help="profile dirs, table.csv or Vidur CSVs")
+    p.add_argument("--train", nargs="+", metavar="TABLE", help="profile dirs, table.csv or Vidur CSVs")
     p.add_argument("--test", nargs="*", default=[], metavar="TABLE", help="held-out tables to report the error on")
     p.add_argument("--vidur-device", default="a100-80gb", help="catalog device of imported Vidur CSVs")
     p.add_argument("--out", metavar="FIT.json", help="save the fit (loadable by `simulate --profile`)")
     p.add_argument("--no-grids", action="store_true", help="save only the fitted rooflines, not the measured grids")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    fit_shipped.add_arguments(p)
 
 
 def read_rows(path: str, vidur_device: str) -> tuple[list, dict]:
@@ -36,6 +40,13 @@ def read_rows(path: str, vidur_device: str) -> tuple[list, dict]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if fit_shipped.wanted(args):
+        if args.train or args.test:
+            raise ServesimError("--train/--test fit a profile; --device-calibrations, --engine-fit and --power "
+                                "rebuild the shipped calibrations: use one or the other")
+        return fit_shipped.run(args)
+    if not args.train:
+        raise ServesimError("nothing to fit: give --train TABLE ... (or --device-calibrations, --engine-fit NAME, --power)")
     from profiles.fit import FittedProfile, evaluate, save_fit
     from simulator.cost import dtypes_match
 

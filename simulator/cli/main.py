@@ -23,7 +23,7 @@ COMMANDS = {
     "roofline": ("simulator.cli.roofline", "ridge point, critical batch and memory-bound context of a model/device"),
     "profile": ("simulator.cli.profile", "measure per-kernel times on this machine (or import Vidur CSVs)"),
     "fit": ("simulator.cli.fit", "fit per-op predictors on profile tables and report their error"),
-    "validate": ("simulator.cli.validate", "compare a real batched serving run with the simulator's prediction"),
+    "validate": ("simulator.cli.validate", "check the simulator: published measurements (--published) or a real run here"),
 }
 
 

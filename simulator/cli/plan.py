@@ -116,21 +116,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def mixed_cost_models_note(doc: dict) -> str | None:
-    """A warning when candidates are priced by different kinds of cost model (a calibrated profile
-    for some devices, the ideal roofline for others): their latencies are not like for like."""
-    from hardware import load_device
-    from simulator.cost import choose_profile
+    """A warning when candidates are priced by cost models of different known error (a device
+    fitted on measured tables next to transferred ones, or the ideal roofline): their capacity
+    figures are not equally certain (each candidate's cost model and p90 range are in the table)."""
+    from simulator.studies import short_cost_model
 
     kinds: dict[str, set[str]] = {}
     for c in doc["candidates"]:
-        s = c["scenario"]
-        device = load_device(s["hardware"]).name
-        chosen = choose_profile(profile=s.get("profile"), hardware=device, model=s["model"], dtype=s["dtype"],
-                                mismatch_ok=bool(s.get("profile_mismatch_ok")))
-        kinds.setdefault("calibrated profile" if chosen else "ideal roofline", set()).add(device)
+        if c.get("prediction"):
+            kinds.setdefault(short_cost_model(c).split(",")[0], set()).add(c["scenario"]["hardware"])
     if len(kinds) < 2:
         return None
     parts = "; ".join(f"{kind} for {', '.join(sorted(devs))}" for kind, devs in sorted(kinds.items()))
-    return (f"note: candidates mix cost models ({parts}); the ideal roofline is typically 1.4-1.9x optimistic, "
-            "so calibrated devices look slower than they would next to the others: pass --profile none to "
-            "compare every candidate on the roofline")
+    return (f"note: candidates are priced by cost models of different known error ({parts}); compare the "
+            "replicas p90 ranges, not only the point estimates")

@@ -74,8 +74,11 @@ OPTIONS = {
     "--acceptance-histogram": ("acceptance_histogram", str, "file of accepted-length counts (JSON list or CSV)"),
     "--spec-advance": ("spec_advance", str, "ragged (per sequence) or min (batch advances by its minimum)"),
     "--spec-realign-overhead": ("spec_realign_overhead", float, "padded-batch realignment, fraction of iteration time"),
+    "--engine": ("engine", str, "serving engine: vllm (GPU default), trtllm, sglang, lmdeploy, gpt-fast, hf (CPU default), "
+                 "kernels (no engine cost), ideal (the pre-calibration kernels-only model), or an engine .toml"),
+    "--frontend": ("frontend", str, "server (requests pass the engine's HTTP frontend) or offline (LLM API)"),
     "--profile": ("profile", str, "measured profile (table dir, table.csv or fit .json); default: a shipped "
-                  "one for the device and dtype if any; 'none' = roofline"),
+                  "one for the device and model if any, over the device calibration; 'none' = ideal roofline"),
     "--profile-mismatch-ok": ("profile_mismatch_ok", bool, "use a --profile measured on another device/dtype"),
 }
 

@@ -1,4 +1,11 @@
-"""`servesim validate`: a real batched serving run vs the simulator's prediction, side by side.
+"""`servesim validate`: the simulator against real runs.
+
+`--published`: every point of the shipped dataset of published measurements
+(simulator/validation/data/published.csv, or a CSV of the same columns) simulated and compared,
+with summaries by device, regime, engine and split (held-out points apart) and cross-device
+ratios (simulator/validation/fidelity.py). No torch needed.
+
+Otherwise: a real batched serving run vs the simulator's prediction, side by side.
 
 Builds the validation model (random weights, Hugging Face transformers) on this machine, serves a
 fixed workload with static batching at several batch sizes and measures TTFT, TPOT, output
@@ -24,6 +31,7 @@ from simulator.validation import (
     cuda_device_name,
     format_report,
     measured_metrics,
+    progress_bar,
     validation_grid,
 )
 
@@ -31,6 +39,13 @@ DEFAULT_MODEL = "tiny-llama-validate"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--published", nargs="?", const="", metavar="CSV",
+                   help="check against published measurements: the shipped set, or a CSV with the same columns")
+    p.add_argument("--engine", help="with --published: price every point with this engine instead of its own "
+                                    "(e.g. ideal: the pre-calibration kernels-only model)")
+    p.add_argument("--only", metavar="TEXT", help="with --published: only points whose id, device, model or engine "
+                                                  "contains TEXT")
+    p.add_argument("--summary-only", action="store_true", help="with --published: omit the per-point lines")
     p.add_argument("--model", default=DEFAULT_MODEL, help="a Llama-family config (catalog name or config.json)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--batch-sizes", default="1,4,8", help="comma-separated static batch sizes")
@@ -53,12 +68,7 @@ def _run(args: argparse.Namespace) -> int:
     from profiles.profiler import check_device, import_torch
     from profiles.timers import FULL_PLAN, QUICK_PLAN
     from simulator.models import load_model
-    from simulator.validation import (
-        Profiler,
-        model_config,
-        model_dims,
-        progress_bar,
-    )
+    from simulator.validation import Profiler, model_config, model_dims
 
     torch = import_torch()
     check_device(torch, args.device)
@@ -129,4 +139,35 @@ def _batch_sizes(text: str) -> list[int]:
     return sizes
 
 
-run = needs_profile_extra(_run)
+def _published(args: argparse.Namespace) -> int:
+    from simulator.validation import PUBLISHED_DATA, evaluate, format_fidelity, read_points, report
+
+    points = read_points(args.published or PUBLISHED_DATA)
+    if args.only:
+        text = args.only.lower()
+        points = [p for p in points if any(text in v.lower() for v in (p.id, p.gpu, p.model, p.engine))]
+        if not points:
+            raise ServesimError(f"--only {args.only!r}: no published point's id, device, model or engine contains it")
+    todo = sum(p.split != "excluded" for p in points)
+    bar = progress_bar(not args.json and sys.stderr.isatty(), todo, unit="point", desc="simulating published points")
+    outcomes = evaluate(points, engine=args.engine,
+                        progress=(lambda done, total: bar.update(done - bar.n)) if bar else None)
+    if bar:
+        bar.close()
+    r = report(points, outcomes)
+    if args.json:
+        print(json.dumps(r, indent=2, default=float))
+    else:
+        print(format_fidelity(r, points=not args.summary_only))
+    return 0
+
+
+_measured_run = needs_profile_extra(_run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.published is not None:
+        return _published(args)
+    if args.engine or args.only or args.summary_only:
+        raise ServesimError("--engine, --only and --summary-only go with --published")
+    return _measured_run(args)

@@ -42,14 +42,18 @@ def load_any(path: Path) -> FittedProfile:
     return FittedProfile.from_rows(profile.rows, provenance)
 
 
-def shipped_candidates(device: str, model: str) -> list[Path]:
-    """Shipped fits and tables for `device`: a table for this model first, then fits, then others."""
+def shipped_candidates(device: str, model: str, *, include_fits: bool = True) -> list[Path]:
+    """Shipped profiles for `device`: a table measured on this model first, then (include_fits) the
+    saved fits and the device's other tables. Without include_fits only a same-model table
+    qualifies: the device calibration (device.json) prices everything else."""
     folder = DATA_DIR / device
     if not folder.is_dir():
         return []
     tables = sorted(p.parent for p in folder.glob(f"*/{METADATA_NAME}"))
-    fits = sorted(folder.glob("*.fit.json"))
+    fits = sorted(folder.glob("*.fit.json"))  # device.json (the calibration) is device_choice.py's
     same_model = [t for t in tables if json.loads((t / METADATA_NAME).read_text()).get("model") == model]
+    if not include_fits:
+        return same_model
     return same_model + fits + [t for t in tables if t not in same_model]
 
 
@@ -65,7 +69,7 @@ def _check_match(fit: FittedProfile, name: str, hardware: str, dtype: str, ok: b
 
 
 def choose_profile(*, profile: str | None, hardware: str, model: str, dtype: str,
-                   mismatch_ok: bool) -> ChosenProfile | None:
+                   mismatch_ok: bool, include_fits: bool = True) -> ChosenProfile | None:
     if profile is not None and profile.lower() == "none":
         return None
     if profile is not None:
@@ -75,7 +79,7 @@ def choose_profile(*, profile: str | None, hardware: str, model: str, dtype: str
         fit = load_any(path)
         _check_match(fit, profile, hardware, dtype, mismatch_ok)
         return ChosenProfile(fit, profile, False)
-    for path in shipped_candidates(hardware, model):
+    for path in shipped_candidates(hardware, model, include_fits=include_fits):
         fit = load_any(path)
         if dtypes_match(fit.dtype, dtype) and fit.device == hardware:
             return ChosenProfile(fit, str(path.relative_to(DATA_DIR.parents[1])), True)

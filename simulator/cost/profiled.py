@@ -29,10 +29,19 @@ MAX_LISTED_SHAPES = 50
 _SOURCE_OF_TRUST = {v: k for k, v in TRUST.items()}
 
 
+def _layer(fit, op: str):
+    """The predictor that answers `op` (a KernelStack's layer, or the fit itself)."""
+    return fit.answers(op) if hasattr(fit, "answers") else fit
+
+
 class ProfiledCostModel:
     def __init__(self, fallback: RooflineCostModel, fit: FittedProfile, *, profile_name: str,
-                 profile_dtype: str | None = None):
+                 profile_dtype: str | None = None, all_reduce_latency_s: float | None = None,
+                 calibration: dict | None = None, measured_profile: str | None = None):
         self.fallback, self.fit, self.profile_name = fallback, fit, profile_name
+        self.calibration, self.measured_profile = calibration, measured_profile  # for describe()
+        self.all_reduce_latency_s = all_reduce_latency_s  # an engine's custom all-reduce (small messages)
+        self.measured_overhead = "step_overhead" in fit.ops  # whole engine steps were timed
         self.model, self.tp = fallback.model, fallback.tp
         self.dtype = profile_dtype or fit.dtype or fallback.dtype
         m, tp = self.model, self.tp
@@ -43,6 +52,9 @@ class ProfiledCostModel:
         self._logit_cache: dict[int, tuple] = {}
         self._overhead_cache: dict[tuple, tuple] = {}
         self._attention_profiled = bool({"attn_prefill", "attn_decode"} & set(fit.ops))
+        # ops answered by a measured table (a calibration prices every shape: nothing to list)
+        self._measured_ops = {op for op in fit.ops if not getattr(_layer(fit, op), "batched_calls", False)}
+        self._attention_cache: dict[tuple, tuple] = {}
 
     # ---- kernel lookups -------------------------------------------------------------------
     def _kernel(self, op: str, calls: float, **dims: int) -> tuple[float, str] | None:
@@ -50,7 +62,7 @@ class ProfiledCostModel:
         got = self.fit.predict(op, shape, self.dtype)
         if got is None:
             return None
-        if got[1] != SOURCE_PROFILE:
+        if got[1] != SOURCE_PROFILE and op in self._measured_ops:
             self.extrapolated[(op,) + tuple(sorted((k, v) for k, v in dims.items() if v))] += 1
         return got[0] * calls, got[1]
 
@@ -83,6 +95,11 @@ class ProfiledCostModel:
             ])
         if name == "moe_router":
             return self._kernel("moe_router", m.num_moe_layers, num_tokens=t, in_dim=h, out_dim=m.num_experts)
+        if name.startswith("moe_shared_"):  # shared experts: one dense MLP per MoE layer
+            width = m.shared_expert_intermediate_size // tp
+            out = width * (2 if m.gated_mlp else 1) if name.endswith("up") else h
+            return self._kernel("mlp_up" if name.endswith("up") else "mlp_down", m.num_moe_layers, num_tokens=t,
+                                in_dim=h if name.endswith("up") else width, out_dim=out)
         if name == "moe_experts" and m.gated_mlp:  # the profiled expert is gated (gate/up, SiLU, down)
             active = expected_active_experts(m.num_experts, m.num_experts_per_tok, t)
             per_expert = max(round(t * m.num_experts_per_tok / active), 1)  # each active expert: the mean load
@@ -98,15 +115,31 @@ class ProfiledCostModel:
             return self._kernel("sampling", 1, num_tokens=t, out_dim=vocab)
         return None
 
+    def _batched(self, op: str) -> bool:
+        """Calibrations price one call over a whole batch of like sequences (as varlen kernels
+        run); measured tables were timed one sequence per call."""
+        layer = self.fit.answers(op) if hasattr(self.fit, "answers") else self.fit
+        return bool(getattr(layer, "batched_calls", False))
+
     def _attention_op(self, name: str, shape: BatchShape) -> tuple[float, str] | None:
         nl = self.model.num_layers
         if name == "attn_prefill":
             pairs = Counter(shape.prefill_chunks)
+            if self._batched("attn_prefill"):
+                return self._sum([self._kernel("attn_prefill", nl, batch_size=c, chunk_tokens=n, context_tokens=ctx,
+                                               **self._heads) for (n, ctx), c in pairs.items()])
             return self._sum([self._kernel("attn_prefill", nl * c, batch_size=1, chunk_tokens=n,
                                            context_tokens=ctx, **self._heads) for (n, ctx), c in pairs.items()])
         b = shape.num_decode
         ctx = round(shape.decode_context_sum / b)
-        parts = [self._kernel("attn_decode", nl, batch_size=b, context_tokens=ctx, **self._heads)]
+        hit = self._attention_cache.get((b, ctx))
+        if hit is None:
+            hit = self._attention_cache[(b, ctx)] = self._kernel("attn_decode", nl, batch_size=b, context_tokens=ctx,
+                                                                 **self._heads)
+        elif hit[1] != SOURCE_PROFILE and "attn_decode" in self._measured_ops:  # count every lookup
+            dims = dict(batch_size=b, context_tokens=ctx, **self._heads)
+            self.extrapolated[("attn_decode",) + tuple(sorted((k, v) for k, v in dims.items() if v))] += 1
+        parts = [hit]
         if "kv_append" in self.fit.ops:
             parts.append(self._kernel("kv_append", nl, batch_size=b, context_tokens=max(ctx - 1, 0), **self._heads))
         return self._sum(parts)
@@ -117,6 +150,13 @@ class ProfiledCostModel:
         compute_s = memory_s = comm_s = flops = nbytes = 0.0
         trust = TRUST[SOURCE_PROFILE]
         for op in ops:
+            if op.comm_bytes and hasattr(self.fit, "all_reduce_s"):
+                got = self.fit.all_reduce_s(op.comm_bytes, self.tp, latency_s=self.all_reduce_latency_s)
+                if got is not None:
+                    comm_s += got[0] * op.count
+                    trust = min(trust, TRUST[got[1]])
+                    self.sources[got[1]] += 1
+                    continue
             got = None if op.comm_bytes else lookup(op.name)
             if got is None:
                 c, m_, x, f, b = self.fallback._sum_ops([op])
@@ -199,8 +239,10 @@ class ProfiledCostModel:
     def describe(self) -> dict:
         shapes = [{"op": k[0], **dict(k[1:]), "lookups": n} for k, n in self.extrapolated.most_common(MAX_LISTED_SHAPES)]
         return {
-            "kind": "profiled",
-            "source": f"profile {self.profile_name}",
+            "kind": "calibrated" if self.calibration else "profiled",
+            "source": self.profile_name if self.calibration else f"profile {self.profile_name}",
+            "calibration": self.calibration,
+            "measured_profile": self.measured_profile,
             "profile": self.profile_name,
             "profile_device": self.fit.device,
             "profile_dtype": self.dtype,
@@ -217,6 +259,9 @@ class ProfiledCostModel:
         }
 
     def _known_error(self) -> str:
+        if self.calibration and not self.measured_profile:
+            lookups = ", ".join(f"{n} {src}" for src, n in sorted(self.sources.items()))
+            return f"{self.calibration['known_error']}; op lookups: {lookups}"
         err = self.fit.provenance.get("test_error")
         lookups = ", ".join(f"{n} {src}" for src, n in sorted(self.sources.items()))
         head = (f"fit test error median {err['overall']['median_ape_pct']:.1f}% / p90 {err['overall']['p90_ape_pct']:.1f}%"

@@ -14,7 +14,7 @@ from simulator.cost.shape import BatchShape
 
 BOUND_COMPUTE, BOUND_MEMORY, BOUND_OVERHEAD = 0, 1, 2
 BOUND_NAMES = ("compute", "memory", "overhead")
-SOURCE_NAMES = ("roofline", "fit", "profile")  # step record codes, least to most trusted
+SOURCE_NAMES = ("roofline", "transfer", "fit", "profile")  # step record codes, least to most trusted
 SOURCE_CODES = {name: i for i, name in enumerate(SOURCE_NAMES)}
 
 

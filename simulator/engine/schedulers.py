@@ -83,7 +83,8 @@ class VllmScheduler(ContinuousScheduler):
             budget = lim.max_num_batched_tokens
             while pool.waiting and pool.num_running < lim.max_num_seqs:
                 head = pool.waiting[0]
-                if head.total > budget or pool.blocks.blocks_for(head.total) > pool.blocks.num_free:
+                if (head.total > budget or pool.blocks.blocks_for(head.total) > pool.blocks.num_free
+                        or not pool.admissible(head)):
                     break
                 seq = pool.admit_head()
                 pool.grow(seq, seq.total)
@@ -128,7 +129,7 @@ class SarathiScheduler(ContinuousScheduler):
         while budget > 0 and pool.waiting and not pool.swapped and pool.num_running < lim.max_num_seqs:
             head = pool.waiting[0]
             chunk = min(head.total, budget, lim.chunk_size)
-            if pool.blocks_to_grow(head, chunk) > pool.blocks.num_free:
+            if pool.blocks_to_grow(head, chunk) > pool.blocks.num_free or not pool.admissible(head):
                 break
             seq = pool.admit_head()
             pool.grow(seq, chunk)

@@ -59,9 +59,17 @@ class SwapSpace:
 
 class SequencePool:
     def __init__(self, blocks: BlockPool, recorder: RunRecorder, swap: SwapSpace | None,
-                 kv: KvPolicy | None = None, decode=None):
+                 kv: KvPolicy | None = None, decode=None, admission: str = "preempt"):
         """kv: a KV policy (None: dense). decode: a decode set with DecodeSet's interface plus
-        make_shape (e.g. speculative decoding's SpecDecodeSet); None = DecodeSet (plain BatchShapes)."""
+        make_shape (e.g. speculative decoding's SpecDecodeSet); None = DecodeSet (plain BatchShapes).
+        admission: "preempt" (vLLM: admit when the prompt's blocks are free, preempt when decode
+        runs short) or "reserve" (TensorRT-LLM GUARANTEED_NO_EVICT: admit only when blocks for the
+        whole sequence, prompt + output, are uncommitted; never preempts)."""
+        if admission not in ("preempt", "reserve"):
+            raise ValueError(f"admission={admission!r}; allowed: preempt, reserve")
+        self.reserve = admission == "reserve"
+        self._committed = 0  # reserve: blocks promised to running sequences' final lengths
+        self._promised: dict[int, int] = {}  # request -> blocks promised
         self.blocks = blocks
         self.rec = recorder
         self.swap = swap
@@ -89,12 +97,38 @@ class SequencePool:
         budget = self.kv.seq_budget(prompt_tokens, output_tokens) if self.kv is not None else None
         self.waiting.append(PrefillSeq(req, prompt_tokens, output_tokens, budget=budget, siblings=siblings))
 
+    def _final_blocks(self, seq: PrefillSeq) -> dict[int, int]:
+        """Blocks each request of `seq` holds at its longest (prompt + outputs; a KV policy's peak)."""
+        tokens = seq.total + seq.remaining
+        if self.kv is not None:
+            tokens = self.kv.peak_tokens(seq.total, seq.remaining)
+        need = {seq.req: self.blocks.blocks_for(tokens)}
+        for req, output in seq.siblings or ():
+            need[req] = self.blocks.blocks_for(output) + 1  # own tokens and the copied partial block
+        return need
+
+    def admissible(self, seq: PrefillSeq) -> bool:
+        """reserve admission: blocks for the whole sequence are still uncommitted (always True for
+        preempt admission, whose check is the next chunk's blocks)."""
+        if not self.reserve or seq.req in self._promised:
+            return True
+        return self._committed + sum(self._final_blocks(seq).values()) <= self.blocks.num_blocks
+
     def admit_head(self) -> PrefillSeq:
         seq = self.waiting.popleft()
         seq.order = self._next_order
         self._next_order += 1
         self.prefilling.append(seq)
+        if self.reserve and seq.req not in self._promised:
+            for req, n in self._final_blocks(seq).items():
+                self._promised[req] = n
+                self._committed += n
         return seq
+
+    def _finished(self, req: int, now: float) -> None:
+        self.rec.finish(req, now)
+        if self.reserve:
+            self._committed -= self._promised.pop(req, 0)
 
     def _sibling_copies(self, seq: PrefillSeq, chunk: int) -> int:
         """Blocks for the siblings' copies of a partial last prompt block, due with the last chunk."""
@@ -177,7 +211,7 @@ class SequencePool:
         if plan.num_decode:
             for m in self.decode.advance(now, self.rec.itl):
                 self.blocks.free(m.blocks)
-                self.rec.finish(m.req, now)
+                self._finished(m.req, now)
         for seq, chunk in plan.prefill:
             seq.computed += chunk
             if seq.computed == seq.total:
@@ -198,7 +232,7 @@ class SequencePool:
                       group: int = -1, shared_tokens: int = 0, budget=None) -> None:
         if remaining == 0:
             self.blocks.free(blocks)
-            self.rec.finish(req, now)
+            self._finished(req, now)
         elif group >= 0:  # a Best-of-N sample (dense DecodeSet only)
             self.decode.add(req, ctx, remaining, blocks, order, now, group=group, shared_tokens=shared_tokens)
         elif self.kv is None:

@@ -73,7 +73,10 @@ class MoELayers:
     def __init__(self, model: ModelSpec, device: DeviceSpec, host: HostSpec, *, routing: RoutingModel,
                  placement: ExpertPlacement, exec_policy: ExpertExec, rng: np.random.Generator, dtype: str = "bf16",
                  tp: int = 1, eta_compute: float = 1.0, eta_memory: float = 1.0,
-                 link: SharedHostLink | None = None, clock: Callable[[], float] | None = None):
+                 link: SharedHostLink | None = None, clock: Callable[[], float] | None = None,
+                 rates: dict | None = None):
+        """`rates` replaces the peak-based rates (keys f_gpu, bw_gpu, bw_link, f_cpu, bw_cpu; FLOP/s and
+        bytes/s) with calibrated ones (moe/setup.py expert_rates), `rates["sources"]` saying whence."""
         self.routing, self.placement, self.exec, self.rng = routing, placement, exec_policy, rng
         self.link, self.clock = link, clock
         beta = dtype_bytes(dtype)
@@ -87,6 +90,11 @@ class MoELayers:
         self.bw_link = device.host_link_bytes_per_s
         self.f_cpu = host.peak_flops(dtype)
         self.bw_cpu = host.memory_bandwidth_bytes_per_s
+        self.rate_sources = {}
+        if rates:
+            for key in ("f_gpu", "bw_gpu", "bw_link", "f_cpu", "bw_cpu"):
+                setattr(self, key, rates.get(key, getattr(self, key)))
+            self.rate_sources = dict(rates.get("sources", {}))
         self.fetch_s = beta * self.params_e / self.bw_link
         self.stats = dict.fromkeys(STAT_KEYS, 0.0)
 
@@ -163,7 +171,6 @@ class MoECostModel:
 
     def __init__(self, inner, moe: MoELayers, num_layers: int):
         self.inner, self.moe, self.num_layers = inner, moe, num_layers
-        self.source = inner.source
 
     def step_cost(self, shape: BatchShape) -> StepCost:
         base = self.inner.step_cost(shape)
@@ -193,7 +200,7 @@ class MoECostModel:
                     "cpu_token_threshold": m.exec.cpu_token_threshold, "prefetch_hit_rate": m.exec.prefetch_hit_rate,
                     "gpu_expert_slots": m.placement.num_gpu_experts, "expert_params_per_rank": m.params_e,
                     "host_link_gb_per_s": m.bw_link / 1e9, "host_tflops": m.f_cpu / 1e12,
-                    "host_dram_gb_per_s": m.bw_cpu / 1e9}
+                    "host_dram_gb_per_s": m.bw_cpu / 1e9, "rate_sources": m.rate_sources}
         return d
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hardware import DeviceSpec, HostSpec, load_host
+from profiles.host_cpu import load_host_cpu
+from simulator.cost import device_kernels, resolve_engine
 from simulator.engine import GB, activation_reserve_bytes
 from simulator.errors import ServesimError
 from simulator.models import ModelSpec, dtype_bytes
@@ -87,13 +89,37 @@ def build_moe_cost_models(s, model: ModelSpec, device: DeviceSpec, plan: MoEPlan
     policy = s.expert_exec or ("fetch" if plan.placement == "lru" else "auto")
     exec_policy = ExpertExec(policy=policy, cpu_token_threshold=s.expert_cpu_threshold,
                              prefetch_hit_rate=s.expert_prefetch_hit_rate)
+    rates = expert_rates(s, device, plan.host)
     out = []
     for i in range(s.replicas):
         moe = MoELayers(model, device, plan.host, routing=plan.routing, placement=_placement(plan, model),
                         exec_policy=exec_policy, rng=rngs[i], dtype=s.dtype, tp=s.tp, eta_compute=s.eta_compute,
                         eta_memory=s.eta_memory, link=links[i // s.host_link_sharing] if s.host_link_sharing > 1 else None,
-                        clock=clock)
+                        clock=clock, rates=rates)
         out.append(MoECostModel(inner, moe, model.num_moe_layers))
+    return out
+
+
+def expert_rates(s, device: DeviceSpec, host) -> dict | None:
+    """Calibrated rates of expert work (None for the ideal model: peaks x the scenario's eta):
+    GPU experts at the device calibration's GEMM efficiencies, fetches at the published effective
+    host-link bandwidth, CPU experts at this machine's measured expert rates carried over to the
+    host by core count (profiles/host_cpu.py)."""
+    engine = resolve_engine(s, device)
+    cal = None if engine.device_model == "ideal" or (s.profile or "").lower() == "none" else device_kernels(device)
+    if cal is None:
+        return None
+    gemm = cal.classes["gemm"]
+    out = {"f_gpu": device.peak_flops(s.dtype) * gemm.eta_c(s.dtype),
+           "bw_gpu": device.memory_bandwidth_bytes_per_s * gemm.eta_memory,
+           "bw_link": cal.host_link_bytes_per_s(),
+           "sources": {"gpu": f"device calibration {device.name} ({cal.kind}) GEMM efficiencies",
+                       "host_link": cal.provenance.get("host_link", {}).get("source", "nominal host link")}}
+    cpu = load_host_cpu()
+    if cpu is not None:
+        out["f_cpu"], out["bw_cpu"] = cpu.rates(cores=host.cores, dram_bytes_per_s=host.memory_bandwidth_bytes_per_s,
+                                                peak_flops=host.peak_flops(s.dtype), dtype=s.dtype)
+        out["sources"]["cpu"] = cpu.describe()
     return out
 
 

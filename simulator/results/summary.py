@@ -13,6 +13,7 @@ from importlib import metadata
 import numpy as np
 
 from simulator.accounting import kinetics_section, money_sections
+from simulator.cost import prediction_provenance
 from simulator.engine import FAILED, FINISHED
 from simulator.results.metrics import engine_stats, roofline_stats, summarise_requests
 from simulator.results.tts import tts_section
@@ -63,6 +64,7 @@ def build_summary(result: RunResult) -> dict:
                          "memory_bandwidth_bytes_per_s": result.device.memory_bandwidth_bytes_per_s,
                          "ridge_flops_per_byte": result.device.ridge_flops_per_byte(s.dtype)},
             "cost_model": result.cost_model,
+            "engine": result.engine,
             "memory": result.memory.as_dict(),
             "scheduler_limits": {"max_num_seqs": result.limits.max_num_seqs,
                                  "max_num_batched_tokens": result.limits.max_num_batched_tokens,
@@ -76,6 +78,8 @@ def build_summary(result: RunResult) -> dict:
     }
     summary["kinetics"] = kinetics_section(result, metrics)
     summary.update(money_sections(result, metrics))
+    summary["provenance"]["prediction"] = prediction_provenance(
+        result.cost_model, result.engine, result.device.name, summary["energy"].get("power_model"))
     tts = tts_section(result, summary)
     if tts is not None:
         summary["tts"] = tts

@@ -1,6 +1,10 @@
 """Human-readable rendering of a run summary (the `servesim simulate` table)."""
 from __future__ import annotations
 
+import textwrap
+
+from simulator.cost import provenance_line
+
 ROWS = (
     ("Successful requests", "completed", "{:d}"),
     ("Failed requests", "failed", "{:d}"),
@@ -53,8 +57,9 @@ def format_summary(summary: dict) -> str:
         "{s:=^56}".format(s=" Serving Simulation Result "),
         f"model {s['model']} on {s['replicas']}x{s['tp']} {prov['hardware']['name']} ({s['dtype']}), "
         f"scheduler {s['scheduler']}",
-        f"cost model: {prov['cost_model']['source']} ({prov['cost_model'].get('known_error', '')})",
     ]
+    lines += textwrap.wrap(provenance_line(prov["prediction"]), 100) if "prediction" in prov else [
+        f"cost model: {prov['cost_model']['source']} ({prov['cost_model'].get('known_error', '')})"]
     lines += [_line(label, m.get(key), fmt) for label, key, fmt in ROWS if not (key == "request_goodput" and m.get(key) is None)]
     for title, key in LATENCIES:
         lines.append("{s:-^56}".format(s=title))
@@ -97,5 +102,5 @@ def _cost_lines(summary: dict) -> list[str]:
         lines.append(_line("USD per hour", price["usd_per_hour"], "{:.2f}"))
         lines.append(f"price: ${price['usd_per_gpu_hour']:.2f}/GPU-h, {price['source']}")
     if energy:
-        lines.append(f"energy: {energy['model']}")
+        lines.append(f"energy: power model {energy['model']}: {energy.get('power_known_error', '')}")
     return lines

@@ -15,6 +15,7 @@ from simulator.studies.plan import (
                                     plan_json,
                                     plan_tasks,
                                     run_sweep,
+                                    short_cost_model,
 )
 from simulator.studies.roofline import format_figures, roofline_figures
 from simulator.studies.sweep_store import SweepStore, import_ray
@@ -23,4 +24,4 @@ from simulator.studies.tts import TtsPoint, frontier, load_accuracy
 __all__ = ["SearchSettings", "Slo", "SweepStore", "TtsPoint", "compare_json", "default_store", "format_compare",
            "format_figures", "format_plan", "frontier", "import_ray", "load_accuracy", "merge_varies",
            "plan_document", "plan_json", "plan_tasks", "roofline_figures", "run_compare", "run_sweep",
-           "variant_scenarios"]
+           "short_cost_model", "variant_scenarios"]

@@ -1,11 +1,21 @@
 """Validation: the simulator checked against real runs. A profiling session of one model
-(profiling.py, shared with `servesim profile`) and static-batch serving runs measured against
-their simulation (static_batch.py).
+(profiling.py, shared with `servesim profile`), static-batch serving runs measured against
+their simulation (static_batch.py), the published measurements (published.py: the dataset;
+fidelity.py: simulated and summarised; fidelity_table.py: printed), and the fits that use
+declared published points: engine numbers (engine_fit.py) and per-device power (power_fit.py).
 
 Owns measured-vs-predicted comparisons. torch and transformers (profiles/) are imported only
 when measuring. Not here: the kernels and timers (profiles/), the fit (profiles/fit.py).
 """
+from simulator.validation.engine_fit import calibration_points, fit_engine
+from simulator.validation.fidelity import evaluate, report
+from simulator.validation.fidelity_table import format_fidelity
+from simulator.validation.power_fit import fit_all as fit_power_models
+from simulator.validation.power_fit import read_runs as read_power_runs
+from simulator.validation.power_fit import write_models as write_power_models
 from simulator.validation.profiling import Profiler, model_config, model_dims, profile_model, progress_bar
+from simulator.validation.published import DATA as PUBLISHED_DATA
+from simulator.validation.published import read_points
 from simulator.validation.static_batch import (
                                                compare_rounds,
                                                cuda_device_name,
@@ -14,5 +24,7 @@ from simulator.validation.static_batch import (
                                                validation_grid,
 )
 
-__all__ = ["Profiler", "compare_rounds", "cuda_device_name", "format_report", "measured_metrics", "model_config",
+__all__ = ["PUBLISHED_DATA", "calibration_points", "evaluate", "fit_engine", "fit_power_models", "format_fidelity",
+           "read_points", "read_power_runs", "report", "write_power_models",
+           "Profiler", "compare_rounds", "cuda_device_name", "format_report", "measured_metrics", "model_config",
            "model_dims", "profile_model", "progress_bar", "validation_grid"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from simulator.cost import short_label
+
 # header -> path into the summary dict; the first path present wins
 COLUMNS = (
     ("req/s", (("metrics", "request_throughput"),)),
@@ -21,6 +23,7 @@ COLUMNS = (
     ("J/tok", (("energy", "j_per_output_token"),)),
     ("eFLOPs/tok", (("kinetics", "paper_intensity", "eflops_per_output_token"),)),
 )
+PREDICTION = ("provenance", "prediction")  # each run's cost model and known error (cost/known_error.py)
 OPTIONAL = {"goodput req/s"}  # shown only when some run has SLOs
 
 
@@ -60,14 +63,21 @@ def table_rows(doc: dict) -> tuple[list[str], list[list[str]]]:
     runs = [doc["base"]] + [v["summary"] for v in doc["variants"]]
     cols = [(h, p) for h, p in COLUMNS if h not in OPTIONAL or any(metric(r, p) is not None for r in runs)]
     keys = doc["varied_keys"]
-    header = ["run"] + keys + [h for h, _ in cols]
+    header = ["run"] + keys + [h for h, _ in cols] + ["cost model (p90 err)"]
     base_vals = [metric(doc["base"], p) for _, p in cols]
-    rows = [["base"] + [_value_text(doc["base"]["scenario"].get(k)) for k in keys] + [_fmt(v) for v in base_vals]]
+    rows = [["base"] + [_value_text(doc["base"]["scenario"].get(k)) for k in keys] + [_fmt(v) for v in base_vals]
+            + [cost_model_text(doc["base"])]]
     for i, var in enumerate(doc["variants"], start=1):
         vals = [metric(var["summary"], p) for _, p in cols]
-        rows.append([f"#{i}"] + [_value_text(var["vary"].get(k)) for k in keys] + [_fmt(v) for v in vals])
-        rows.append(["  vs base"] + [""] * len(keys) + [_fmt_delta(*delta(v, b)) for v, b in zip(vals, base_vals)])
+        rows.append([f"#{i}"] + [_value_text(var["vary"].get(k)) for k in keys] + [_fmt(v) for v in vals]
+                    + [cost_model_text(var["summary"])])
+        rows.append(["  vs base"] + [""] * len(keys) + [_fmt_delta(*delta(v, b)) for v, b in zip(vals, base_vals)] + [""])
     return header, rows
+
+
+def cost_model_text(summary: dict) -> str:
+    """A run's cost model in a few words with its known p90 speed error."""
+    return short_label(summary.get(PREDICTION[0], {}).get(PREDICTION[1]))
 
 
 def format_compare(doc: dict) -> str:
@@ -79,4 +89,6 @@ def format_compare(doc: dict) -> str:
     s = doc["base"]["scenario"]
     out.append(f"base: {s['model']} on {s['replicas']}x{s['tp']} {s['hardware']}, scheduler {s['scheduler']}, "
                f"{s['num_requests']} requests at rate {s['rate']}; deltas are variant - base (absolute and %)")
+    out.append("cost model: kernels fitted on measured tables (fit), carried over by the transfer model (transfer) or "
+               "the ideal roofline, with the p90 |error| of held-out published points priced that way")
     return "\n".join(out)

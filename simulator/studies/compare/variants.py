@@ -13,33 +13,9 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from dataclasses import fields
 
 from simulator.errors import ServesimError
-from simulator.scenario import SCENARIO_KEYS, Scenario, scenario_from_dict
-
-_FIELD_TYPES = {f.name: str(f.type) for f in fields(Scenario)}
-_NONE_WORDS = ("none", "null", "default")
-
-
-def _parse_value(key: str, text: str):
-    kind = _FIELD_TYPES[key]
-    text = text.strip()
-    if "None" in kind and text.lower() in _NONE_WORDS:
-        return None
-    base = kind.split("|")[0].strip()
-    try:
-        if base == "int":
-            return int(text)
-        if base == "float":
-            return float(text)
-        if base == "bool":
-            if text.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(text)
-            return text.lower() in ("true", "1")
-    except ValueError:
-        raise ServesimError(f"--vary {key}: {text!r} is not a valid {kind}") from None
-    return text
+from simulator.scenario import SCENARIO_KEYS, Scenario, parse_value, scenario_from_dict
 
 
 def parse_vary(spec: str) -> tuple[str, list]:
@@ -50,7 +26,7 @@ def parse_vary(spec: str) -> tuple[str, list]:
         raise ServesimError(f"--vary {spec!r}: expected KEY=V1,V2,...")
     if key not in SCENARIO_KEYS:
         raise ServesimError(f"--vary: unknown key {key!r}; valid keys: {', '.join(SCENARIO_KEYS)}")
-    parsed = [_parse_value(key, v) for v in values.split(",") if v.strip()]
+    parsed = [parse_value(key, v, where=f"--vary {key}") for v in values.split(",") if v.strip()]
     if not parsed:
         raise ServesimError(f"--vary {spec!r}: no values after '='")
     return key, parsed

@@ -198,6 +198,7 @@ def search_candidate(task: dict) -> dict:
     """Worker: task = {"scenario", "config", "search", "slo", "target_rate"} (plain dicts) ->
     the candidate record of plan.json (without its index)."""
     from hardware import load_device
+    from simulator.run import describe_prediction
 
     scenario = scenario_from_dict(task["scenario"])
     slo, settings, target = Slo(**task["slo"]), SearchSettings(**task["search"]), float(task["target_rate"])
@@ -208,12 +209,26 @@ def search_candidate(task: dict) -> dict:
         best, probes, mu, unservable, why = search_max_rate(scenario, slo, settings)
         record.update(max_rate_per_replica=best, probes=probes, saturation_rate=mu, reason=why,
                       num_unservable=unservable)
+        record["prediction"] = describe_prediction(scenario)
         if why is None:
             _operating_point(record, scenario, slo, settings, target, unservable,
                              load_device(scenario.hardware).price_usd_per_hour)
     except ServesimError as exc:
         record["reason"] = str(exc)
     return record
+
+
+def capacity_range(max_rate: float, target: float, error_p90_pct: float | None) -> dict | None:
+    """The capacity figures if the true speed is off by the known p90 error either way: the max
+    rate per replica in [rate / (1 + e), rate / (1 - e)] and the replicas that range needs
+    (e = the p90 |error| of held-out published points priced like this one; None if unknown)."""
+    if error_p90_pct is None or max_rate <= 0:
+        return None
+    e = min(error_p90_pct / 100, 0.95)
+    lo, hi = max_rate / (1 + e), max_rate / (1 - e)
+    return {"speed_error_p90_pct": error_p90_pct, "max_rate_per_replica_range": [lo, hi],
+            "replicas_range": [max(1, math.ceil(target / hi - 1e-9)), max(1, math.ceil(target / lo - 1e-9))],
+            "basis": "p90 |error| of held-out published points priced like this candidate (profiles/data/fidelity.json)"}
 
 
 def _operating_point(record: dict, s: Scenario, slo: Slo, settings: SearchSettings, target: float,
@@ -228,6 +243,8 @@ def _operating_point(record: dict, s: Scenario, slo: Slo, settings: SearchSettin
         if p["ok"]:
             record.update(replicas_needed=n, price_usd_per_hour=n * s.tp * usd_per_gpu_hour, feasible=True,
                           p99_ttft_ms=p["p99_ttft_ms"], p99_tpot_ms=p["p99_tpot_ms"], reason=None)
+            record["uncertainty"] = capacity_range(record["max_rate_per_replica"], target,
+                                                   (record.get("prediction") or {}).get("speed_error_p90_pct"))
             return
         n += 1
     record["reason"] = f"no operating point at the target rate (last: {p['reason']})"
