@@ -147,6 +147,16 @@ class DeviceKernels:
             fit = replace(fit, latency_s=latency_s)
         return fit.time_s(nbytes), source
 
+    def scaled(self, *, compute: float = 1.0, memory: float = 1.0, provenance: dict | None = None) -> "DeviceKernels":
+        """Every class's compute efficiencies x `compute` and memory efficiency x `memory` (a
+        calibration to a user's own measurements, `servesim calibrate`); collectives unchanged."""
+        def one(c: KernelClass) -> KernelClass:
+            return replace(c, eta_compute=min(c.eta_compute * compute, 2.0), eta_memory=min(c.eta_memory * memory, 2.0),
+                           eta_compute_by_dtype={k: min(v * compute, 2.0) for k, v in c.eta_compute_by_dtype.items()})
+
+        return DeviceKernels(self.spec, {k: one(c) for k, c in self.classes.items()}, self.collectives,
+                             provenance if provenance is not None else self.provenance)
+
     def host_link_bytes_per_s(self) -> float:
         """Effective host-to-device bandwidth: the nominal link x the published copy efficiency."""
         return self.spec.host_link_bytes_per_s * self.provenance.get("host_link", {}).get("efficiency", 1.0)
@@ -161,8 +171,11 @@ class DeviceKernels:
         return DeviceKernels(self.spec, {**self.classes, "attn_decode": faster}, self.collectives, self.provenance)
 
     def describe(self) -> dict:
-        return {"device": self.device, "kind": self.kind, "source": self.provenance.get("source", ""),
-                "known_error": self.provenance.get("known_error", "")}
+        d = {"device": self.device, "kind": self.kind, "source": self.provenance.get("source", ""),
+             "known_error": self.provenance.get("known_error", "")}
+        if self.provenance.get("calibrated_by"):
+            d["calibrated_by"] = self.provenance["calibrated_by"]
+        return d
 
     # ---- JSON ------------------------------------------------------------------------------
     def to_json(self) -> dict:

@@ -153,9 +153,10 @@ def describe_prediction(s: Scenario) -> dict:
 
 
 def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None,
-             engine: EngineSpec | None = None) -> RunResult:
+             engine: EngineSpec | None = None, calibration=None) -> RunResult:
     """Run the scenario. `progress(done, total)` is called every few hundred steps; `engine`
-    replaces the scenario's engine file (engine calibration tries candidate engines)."""
+    replaces the scenario's engine file and `calibration` (a profiles DeviceKernels) the device's
+    kernel calibration (fits try candidates)."""
     import time
 
     t0 = time.perf_counter()
@@ -169,7 +170,7 @@ def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None,
     kv = None if isinstance(policy, DensePolicy) else policy
     meta = int(policy.metadata_bytes_per_token(model, dtype_bytes(s.dtype), s.tp))
     engine = engine or resolve_engine(s, device)
-    kernels = partial(build_cost_model, engine=engine)
+    kernels = partial(build_cost_model, engine=engine, calibration=calibration)
     spec = Speculation(s, model, device, kernels) if s.draft_model else None
     memory = plan_memory(model, device, dtype=s.dtype, tp=s.tp, block_size=s.block_size,
                          gpu_memory_utilization=s.gpu_memory_utilization,

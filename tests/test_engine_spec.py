@@ -64,7 +64,7 @@ def test_inheritance_overrides_and_says_whence(tmp_path):
 @pytest.mark.parametrize("body, message", [
     ('per_seq_us = -1', "per_seq_us must be a finite number >= 0"),
     ('admission = "fifo"', "admission='fifo'; allowed: preempt, reserve"),
-    ('bogus = 1', "unexpected keyword argument 'bogus'"),
+    ('bogus = 1', r"unknown field\(s\) \['bogus'\]; allowed: name, display_name, version"),
     ('[sources]\nnotes = "n"\nbogus = "x"', "not engine fields"),
     ('attn_decode_speedup = 9', "attn_decode_speedup must be in"),
     ('per_seq_us = ', "not valid TOML"),
@@ -77,6 +77,11 @@ def test_bad_engine_files_name_the_file_and_the_problem(tmp_path, body, message)
     assert str(f) in str(err.value)
     with pytest.raises(ServesimError, match="unknown engine 'nope'; known engines: .*vllm"):
         load_engine("nope")
+    with pytest.raises(ServesimError, match="engine file .*none.toml not found"):
+        load_engine(str(tmp_path / "none.toml"))
+    (tmp_path / "nameless.toml").write_text('name = "x"\n')
+    with pytest.raises(ServesimError, match="display_name missing"):
+        load_engine(str(tmp_path / "nameless.toml"))
 
 
 def test_step_cpu_time_closed_form():

@@ -143,3 +143,20 @@ def test_cli_json_matches_calculator(capsys):
     assert got["eflops_total"] == want.eflops_total and got["intensity"] == 562.5
     assert main(BASE + ["--hardware", "h100-sxm"]) == 0
     assert "h100-sxm" in capsys.readouterr().out
+
+
+def test_kinetics_params_convention_reproduces_the_authors_numbers():
+    """The Kinetics authors count every parameter of the model card (embeddings, a tied head again),
+    at three significant figures: Qwen3-8B 8.19e9, Qwen3-0.6B 0.752e9; their top-k case costs
+    26448.81e12 eFLOPs (prompt 128, 32768 generated tokens, N = 8, B = 1024, exact min(B, ctx))."""
+    from simulator.accounting import KineticsInputs, kinetics_cost, params_per_token
+    from simulator.models import load_model
+
+    q8, q06 = load_model("qwen3-8b"), load_model("qwen3-0.6b")
+    assert params_per_token(q8, "kinetics") == 8_190_000_000 and params_per_token(q06, "kinetics") == 752_000_000
+    assert params_per_token(q8) == q8.active_params_per_token  # the exact convention stays the default
+    cost = kinetics_cost(KineticsInputs(model=q8, prompt_tokens=128, output_tokens=32768, num_samples=8,
+                                        attention="topk", budget=1024, params_convention="kinetics"))
+    assert round(cost.eflops_total / 1e12, 2) == 26448.81
+    with pytest.raises(ValueError, match="params_convention='paper' is invalid"):
+        KineticsInputs(model=q8, prompt_tokens=1, output_tokens=1, params_convention="paper")

@@ -181,6 +181,6 @@ def test_mixed_cost_models_are_flagged():
         return {"scenario": s.as_dict(), "prediction": describe_prediction(s)}
 
     note = mixed_cost_models_note({"candidates": [cand("a100-80gb"), cand("h200")]})
-    assert "fit for a100-80gb" in note and "transfer for h200" in note
+    assert "fitted for a100-80gb" in note and "transfer for h200" in note
     assert mixed_cost_models_note({"candidates": [cand("a100-80gb"), cand("h100-sxm")]}) is None  # both fitted
     assert "ideal" in mixed_cost_models_note({"candidates": [cand("a100-80gb", "ideal"), cand("h100-sxm")]})

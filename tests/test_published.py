@@ -68,19 +68,31 @@ def test_scenarios_reproduce_each_mode():
     assert metric_value(per_gpu, {"metrics": {"output_throughput": 50.0}}) == 25.0
 
 
-def test_bad_dataset_rows_are_named(tmp_path):
+@pytest.mark.parametrize("field, value, message", [
+    ("scenario", "bogus=1", "scenario key 'bogus' unknown"),
+    ("scenario", "scheduler=foo", "scheduler='foo' is invalid; allowed: static, vllm, sarathi"),
+    ("metric", "speed", "metric 'speed' unknown; allowed: "),
+    ("num_gpus", "two", "num_gpus is 'two', not a whole number"),
+    ("measured", "0", "measured is '0'; it must be > 0"),
+    ("input_tokens", "", "input_tokens is empty; a number is required"),
+    ("tp", "3", "num_gpus=1 is not a multiple of tp=3"),
+    ("gpu", "nope", "gpu 'nope' unknown; allowed: a100-40gb"),
+    ("model", "", "model '' is not a catalog model"),
+    ("source", " ", "source is empty"),
+])
+def test_bad_dataset_rows_are_named(tmp_path, field, value, message):
     rows = list(csv.DictReader(open(PUBLISHED_DATA)))
-    good = next(r for r in rows if r["split"] == "holdout")
-    for field, value, message in (("scenario", "bogus=1", "scenario key 'bogus' unknown"),
-                                  ("metric", "speed", "not understood"), ("num_gpus", "two", "invalid literal")):
-        f = tmp_path / "p.csv"
-        with open(f, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(good))
-            w.writeheader()
-            w.writerow({**good, field: value})
-        with pytest.raises(ServesimError, match=message) as err:
-            read_points(f)
-        assert f"{f}:2" in str(err.value)
+    good = next(r for r in rows if r["id"] == "TRT017-8B-128-128-H200")
+    f = tmp_path / "p.csv"
+    with open(f, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(good))
+        w.writeheader()
+        w.writerow({**good, field: value})
+    with pytest.raises(ServesimError, match=message) as err:
+        read_points(f)
+    assert str(err.value).startswith(f"{f}:2: ")
+    with pytest.raises(ServesimError, match="published points file not found"):
+        read_points(tmp_path / "none.csv")
 
 
 def test_fidelity_file_matches_the_current_calibrations():

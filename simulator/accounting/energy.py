@@ -82,7 +82,7 @@ def energy_section(steps: dict[str, np.ndarray], device: DeviceSpec, *, dtype: s
 def price_section(device: DeviceSpec, *, override_usd_per_gpu_hour: float | None, num_gpus: int,
                   window_s: float, num_output_tokens: int) -> dict:
     if override_usd_per_gpu_hour is None:
-        price, source = device.price_usd_per_hour, f"hardware catalog {device.name}, as of {device.price_as_of}"
+        price, source = device.price_usd_per_hour, f"{_price_file(device)}, as of {device.price_as_of}"
     else:
         price, source = float(override_usd_per_gpu_hour), "scenario override (price_usd_per_hour)"
     usd_per_hour = price * num_gpus
@@ -92,6 +92,17 @@ def price_section(device: DeviceSpec, *, override_usd_per_gpu_hour: float | None
         "usd_per_hour": usd_per_hour, "window_s": window_s, "usd_total": usd_total,
         "usd_per_million_output_tokens": usd_total / num_output_tokens * 1e6 if num_output_tokens else float("nan"),
     }
+
+
+def _price_file(device: DeviceSpec) -> str:
+    from pathlib import Path
+
+    from hardware.catalog import DATA_DIR
+
+    origin = Path(device.origin) if device.origin else None
+    if origin is None or origin.resolve().parent == DATA_DIR.resolve():
+        return f"hardware catalog {device.name}"
+    return f"device file {origin}"
 
 
 def money_sections(result, metrics: dict) -> dict:

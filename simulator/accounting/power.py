@@ -40,7 +40,7 @@ class PowerModel:
     memory_w: float = 0.0
     kind: str = LINE  # "measured" (fitted to this device's NVML data), "transfer", or LINE
     source: str = "hardware catalog idle_w and tdp_w: utilization line (uncalibrated estimate)"
-    known_error: str = "not measured"
+    known_error: str = "not calibrated: no NVML-measured runs for this device (the ideal engine, or a user device file)"
 
     def step_w(self, u_compute: np.ndarray, u_memory: np.ndarray) -> np.ndarray:
         """Per-GPU watts of steps with the given utilizations (arrays of the same shape)."""

@@ -14,10 +14,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    print(f"{'model':<16} {'params':>9} {'active':>9} {'layers':>6} {'heads':>5} {'kv':>3} {'KV/token':>10}")
+    width = max(len(n) for n in model_names())
+    print(f"{'model':<{width}} {'params':>9} {'active':>9} {'layers':>6} {'heads':>5} {'kv':>3} {'KV/token':>10}")
     for name in model_names():
         m = load_model(name)
-        print(f"{name:<16} {m.total_params / 1e9:8.2f}B {m.active_params_per_token / 1e9:8.2f}B "
+        print(f"{name:<{width}} {m.total_params / 1e9:8.2f}B {m.active_params_per_token / 1e9:8.2f}B "
               f"{m.num_layers:>6} {m.num_heads:>5} {m.num_kv_heads:>3} {m.kv_bytes_per_token('bf16') / 1024:8.0f}KiB")
     print()
     print(f"{'device':<10} {'bf16 TFLOP/s':>12} {'GiB':>6} {'GB/s':>7} {'USD/h':>6}  {'calibration':<26} name")

@@ -23,7 +23,8 @@ COMMANDS = {
     "roofline": ("simulator.cli.roofline", "ridge point, critical batch and memory-bound context of a model/device"),
     "profile": ("simulator.cli.profile", "measure per-kernel times on this machine (or import Vidur CSVs)"),
     "fit": ("simulator.cli.fit", "fit per-op predictors on profile tables and report their error"),
-    "validate": ("simulator.cli.validate", "check the simulator: published measurements (--published) or a real run here"),
+    "calibrate": ("simulator.cli.calibrate", "fit the device and engine to your own `vllm bench serve` results"),
+    "validate": ("simulator.cli.validate", "check the simulator: published measurements (--published), your bench files (--bench) or a real run here"),
 }
 
 

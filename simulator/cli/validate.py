@@ -1,5 +1,9 @@
 """`servesim validate`: the simulator against real runs.
 
+`--bench FILE ...`: one's own `vllm bench serve --save-result` files (or SGLang bench_serving
+JSONL), each replayed request by request and compared metric by metric
+(simulator/validation/bench.py). No torch needed.
+
 `--published`: every point of the shipped dataset of published measurements
 (simulator/validation/data/published.csv, or a CSV of the same columns) simulated and compared,
 with summaries by device, regime, engine and split (held-out points apart) and cross-device
@@ -24,6 +28,7 @@ import json
 import sys
 from pathlib import Path
 
+from simulator.cli.bench_args import add_bench_target, base_scenario
 from simulator.cli.profile import needs_profile_extra
 from simulator.errors import ServesimError
 from simulator.validation import (
@@ -41,12 +46,16 @@ DEFAULT_MODEL = "tiny-llama-validate"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--published", nargs="?", const="", metavar="CSV",
                    help="check against published measurements: the shipped set, or a CSV with the same columns")
+    p.add_argument("--bench", nargs="+", metavar="FILE", help="check against your own `vllm bench serve "
+                                                              "--save-result` files (needs --hardware)")
+    add_bench_target(p, with_model=False)
     p.add_argument("--engine", help="with --published: price every point with this engine instead of its own "
-                                    "(e.g. ideal: the pre-calibration kernels-only model)")
+                                    "(e.g. ideal: the pre-calibration kernels-only model); with --bench: the engine")
     p.add_argument("--only", metavar="TEXT", help="with --published: only points whose id, device, model or engine "
                                                   "contains TEXT")
     p.add_argument("--summary-only", action="store_true", help="with --published: omit the per-point lines")
-    p.add_argument("--model", default=DEFAULT_MODEL, help="a Llama-family config (catalog name or config.json)")
+    p.add_argument("--model", help=f"a Llama-family config (catalog name or config.json; default {DEFAULT_MODEL}); "
+                                   "with --bench: the served model (default: the file's model_id)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--batch-sizes", default="1,4,8", help="comma-separated static batch sizes")
     p.add_argument("--prompt-tokens", type=int, default=64)
@@ -139,6 +148,22 @@ def _batch_sizes(text: str) -> list[int]:
     return sizes
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from simulator.validation import compare_bench, format_bench_compare
+    from simulator.workload import read_bench_result
+
+    reports = []
+    for f in args.bench:
+        b = read_bench_result(f)
+        base = base_scenario(args, b.identity.get("model_id"), engine=args.engine, profile=args.profile)
+        reports.append(compare_bench(b, base))
+    if args.json:
+        print(json.dumps(reports, indent=2, default=float))
+    else:
+        print("\n\n".join(format_bench_compare(r) for r in reports))
+    return 0
+
+
 def _published(args: argparse.Namespace) -> int:
     from simulator.validation import PUBLISHED_DATA, evaluate, format_fidelity, read_points, report
 
@@ -165,9 +190,19 @@ def _published(args: argparse.Namespace) -> int:
 _measured_run = needs_profile_extra(_run)
 
 
+BENCH_ONLY = ("hardware", "tp", "dtype", "scenario")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.bench and args.published is not None:
+        raise ServesimError("--bench and --published check against different data: use one")
+    if args.bench:
+        return _bench(args)
+    if given := [f"--{k}" for k in BENCH_ONLY if getattr(args, k) is not None]:
+        raise ServesimError(f"{', '.join(given)} go with --bench")
     if args.published is not None:
         return _published(args)
     if args.engine or args.only or args.summary_only:
-        raise ServesimError("--engine, --only and --summary-only go with --published")
+        raise ServesimError("--engine, --only and --summary-only go with --published or --bench")
+    args.model = args.model or DEFAULT_MODEL
     return _measured_run(args)

@@ -124,6 +124,8 @@ def engine_names() -> list[str]:
 
 def _engine_path(name_or_path: str) -> Path:
     path = Path(name_or_path)
+    if path.suffix == ".toml" and not path.is_file():
+        raise ServesimError(f"engine file {path} not found")
     if path.suffix != ".toml":
         path = ENGINE_DIR / f"{str(name_or_path).lower()}.toml"
     if not path.is_file():
@@ -156,6 +158,12 @@ def load_engine(name_or_path: str) -> EngineSpec:
     another engine in `inherits` and change only what differs (its sources then say so)."""
     path = _engine_path(name_or_path)
     raw, sources = _read_engine(path)
+    fields_ = [f.name for f in fields(EngineSpec) if f.name not in ("sources", "notes", "fit", "origin")]
+    if unknown := sorted(set(raw) - set(fields_) - {"fit"}):
+        raise ServesimError(f"{path}: unknown field(s) {unknown}; allowed: {', '.join(fields_)}, "
+                            "and the tables [sources] and [fit]")
+    if missing := [k for k in ("name", "display_name") if k not in raw]:
+        raise ServesimError(f"{path}: {' and '.join(missing)} missing (every engine file names itself)")
     try:
         fit = raw.pop("fit", {})
         notes = str(sources.pop("notes", ""))

@@ -15,8 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 
 FIDELITY = Path(__file__).resolve().parents[2] / "profiles" / "data" / "fidelity.json"
-IDEAL_NOTE = ("ideal roofline (pre-calibration): typically 1.3-2.8x optimistic against published runs; "
-              "see `servesim validate --published --engine ideal`")
+IDEAL_NOTE = ("ideal roofline (pre-calibration): 1.71x optimistic at the median of the published set, 0.99x-3.6x "
+              "by device; see `servesim validate --published --engine ideal`")
 
 
 @lru_cache(maxsize=4)
@@ -31,6 +31,8 @@ def _kernels(cost_model: dict) -> tuple[str, str]:
     if cost_model.get("kind") == "roofline":
         return "ideal roofline", IDEAL_NOTE
     cal = cost_model.get("calibration") or {}
+    if cal.get("calibrated_by"):
+        return f"calibrated on your measurements ({cal['calibrated_by']})", cal.get("known_error", "")
     if cal:
         kind = {"fit": "fitted on measured tables", "transfer": "transfer model"}.get(cal.get("kind"), cal.get("kind"))
         label = f"calibrated {cal.get('device')} ({kind})"
@@ -49,7 +51,7 @@ def end_to_end_error(device: str, calibration_kind: str | None) -> dict:
     if own and own.get("points", 0) >= 3:
         return {"basis": f"{own['points']} held-out published points on {device}", **own,
                 "text": (f"held-out published points on {device}: median |error| {own['median_abs_error_pct']:.0f}%, "
-                         f"p90 {own['p90_abs_error_pct']:.0f}% ({own['points']} points)")}
+                         f"p90 {own['p90_abs_error_pct']:.0f}% ({own['points']} speed points)")}
     group = fid.get("calibration_kind", {}).get(calibration_kind or "")
     if group:
         return {"basis": f"no (or < 3) published points on {device}: devices with {calibration_kind} calibrations",
@@ -77,12 +79,24 @@ def prediction_provenance(cost_model: dict, engine: dict | None, device: str, po
     engine = engine or {}
     ideal = engine.get("device_model") == "ideal" or cost_model.get("kind") == "roofline"
     cal_kind = (cost_model.get("calibration") or {}).get("kind")
-    e2e = ({"basis": "ideal", "text": IDEAL_NOTE} if ideal else end_to_end_error(device, cal_kind))
-    fitted = [k for k, v in (engine.get("sources") or {}).items() if "fitted" in str(v)]
+    own = (cost_model.get("calibration") or {}).get("calibrated_by")
+    e2e = ({"basis": "ideal", "text": IDEAL_NOTE} if ideal
+           else {"basis": "your benchmark files", "text": kernel_error_of(cost_model)} if own
+           else end_to_end_error(device, cal_kind))
+    sources = engine.get("sources") or {}
+    fitted = [k for k, v in sources.items() if str(v).startswith("fitted")]
+    borrowed = [k for k, v in sources.items() if str(v).startswith("as ") and "fitted" in str(v)]
     engine_text = (f"{engine.get('name', 'none')} {engine.get('version', '')}".strip()
-                   + (f" (fitted: {', '.join(fitted)})" if fitted else ""))
+                   + (f" (fitted: {', '.join(fitted)})" if fitted else "")
+                   + (f" (borrowed fits: {', '.join(borrowed)})" if borrowed else ""))
+    name = engine.get("name")
+    covered = _fidelity().get("engine", {})
+    if name and not ideal and not own and e2e["basis"] != "none" and covered and name not in covered:
+        e2e = {**e2e, "text": e2e["text"] + f"; engine {name} itself has no held-out published points (its cost "
+                                            "is not validated end to end)"}
     kind = ("roofline" if ideal and cost_model.get("kind") == "roofline" else "ideal" if ideal
-            else "profile" if cost_model.get("measured_profile") or not cal_kind else cal_kind)
+            else "calibrated" if own else "profile" if cost_model.get("measured_profile") or not cal_kind
+            else cal_kind)
     out = {"label": "ideal roofline (uncalibrated)" if ideal and cost_model.get("kind") == "roofline" else label,
            "calibrated": not ideal, "kind": kind, "kernels": label, "kernels_known_error": kernel_error, "engine": engine_text,
            "known_error": e2e["text"], "speed_error_median_pct": e2e.get("median_abs_error_pct"),
@@ -92,6 +106,10 @@ def prediction_provenance(cost_model: dict, engine: dict | None, device: str, po
     return out
 
 
+def kernel_error_of(cost_model: dict) -> str:
+    return (cost_model.get("calibration") or {}).get("known_error", "")
+
+
 def short_label(p: dict | None) -> str:
     """A prediction record in a few words (tables): kernel source and known p90 speed error."""
     if not p:
@@ -99,7 +117,8 @@ def short_label(p: dict | None) -> str:
     if not p.get("calibrated"):
         return "ideal (uncalibrated)"
     err = p.get("speed_error_p90_pct")
-    return f"{p.get('kind', '?')}, p90 err {err:.0f}%" if err is not None else p.get("kind", "?")
+    kind = {"fit": "fitted"}.get(p.get("kind", "?"), p.get("kind", "?"))
+    return f"{kind}, p90 err {err:.0f}%" if err is not None else kind
 
 
 def provenance_line(p: dict) -> str:

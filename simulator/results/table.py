@@ -58,7 +58,7 @@ def format_summary(summary: dict) -> str:
         f"model {s['model']} on {s['replicas']}x{s['tp']} {prov['hardware']['name']} ({s['dtype']}), "
         f"scheduler {s['scheduler']}",
     ]
-    lines += textwrap.wrap(provenance_line(prov["prediction"]), 100) if "prediction" in prov else [
+    lines += textwrap.wrap(provenance_line(prov["prediction"]), 100, break_on_hyphens=False) if "prediction" in prov else [
         f"cost model: {prov['cost_model']['source']} ({prov['cost_model'].get('known_error', '')})"]
     lines += [_line(label, m.get(key), fmt) for label, key, fmt in ROWS if not (key == "request_goodput" and m.get(key) is None)]
     for title, key in LATENCIES:
@@ -102,5 +102,7 @@ def _cost_lines(summary: dict) -> list[str]:
         lines.append(_line("USD per hour", price["usd_per_hour"], "{:.2f}"))
         lines.append(f"price: ${price['usd_per_gpu_hour']:.2f}/GPU-h, {price['source']}")
     if energy:
-        lines.append(f"energy: power model {energy['model']}: {energy.get('power_known_error', '')}")
+        model = {"line": "idle-to-TDP utilization line", "measured": "fitted to NVML-measured runs",
+                 "transfer": "carried over from measured devices"}.get(energy["model"], energy["model"])
+        lines.append(f"energy: power model {model}; {energy.get('power_known_error', '')}")
     return lines

@@ -6,7 +6,8 @@ engine), find the numbers that minimise the squared log error of the simulated m
 (scipy.optimize.least_squares, bounded trust region; each residual = ln(predicted / measured), so
 throughput, latency and energy points weigh alike). Every other point of the engine stays held
 out: its error is reported apart by fidelity.py. The result names the points it used, their error
-before and after, and the engine file to write (`servesim fit --engine`).
+before and after, and the engine file to write (`servesim fit --engine-fit`). fit_box is the bounded least-squares step
+the bench calibration (bench.py) shares.
 """
 from __future__ import annotations
 
@@ -59,8 +60,6 @@ def fit_engine(base: EngineSpec, bounds: dict[str, tuple[float, float]], points:
     Raises ServesimError when there are no points, fewer points than numbers, an unknown field,
     or a point the simulator cannot run.
     """
-    from scipy.optimize import least_squares
-
     if not points:
         raise ServesimError(f"engine {base.name!r}: no calibration points (split 'calibration', engine {base.name!r})")
     names = list(bounds)
@@ -70,24 +69,40 @@ def fit_engine(base: EngineSpec, bounds: dict[str, tuple[float, float]], points:
     if len(points) < len(names):
         raise ServesimError(f"{len(points)} calibration points cannot determine {len(names)} numbers {names}")
     measured = np.array([p.measured for p in points])
-    lo = np.array([bounds[n][0] for n in names], dtype=float)
-    hi = np.array([bounds[n][1] for n in names], dtype=float)
-    calls = [0]
 
-    def engine_at(u) -> EngineSpec:  # u in [0, 1]^n: each number scaled to its range
-        return dataclasses.replace(base, **{n: float(v) for n, v in zip(names, lo + np.asarray(u) * (hi - lo))})
+    def engine_at(x) -> EngineSpec:
+        return dataclasses.replace(base, **{n: float(v) for n, v in zip(names, x)})
 
-    def residuals(u) -> np.ndarray:
-        calls[0] += 1
-        pred = predict(points, engine_at(u))
+    def residuals(x) -> np.ndarray:
+        pred = predict(points, engine_at(x))
         if not np.all(np.isfinite(pred) & (pred > 0)):
-            raise ServesimError(f"engine fit: a calibration point gave no prediction at {engine_at(u).describe()}")
+            raise ServesimError(f"engine fit: a calibration point gave no prediction at {engine_at(x).describe()}")
         return np.log(pred / measured)
 
-    start = np.array([float(getattr(base, n) or 0.0) for n in names])
-    u0 = np.clip((start - lo) / np.maximum(hi - lo, 1e-12), 0.1, 0.9)  # off the bounds: finite steps see both sides
-    before = residuals((np.clip(start, lo, hi) - lo) / np.maximum(hi - lo, 1e-12))
-    sol = least_squares(residuals, u0, bounds=(0.0, 1.0), diff_step=0.02, max_nfev=60)
-    fitted = engine_at(sol.x)
-    return EngineFit(fitted, tuple(p.id for p in points), tuple((math.exp(r) - 1) * 100 for r in before),
-                     tuple((math.exp(r) - 1) * 100 for r in sol.fun), calls[0])
+    start = [float(getattr(base, n) or 0.0) for n in names]
+    x, before, after, calls = fit_box(residuals, [bounds[n] for n in names], start)
+    return EngineFit(engine_at(x), tuple(p.id for p in points), tuple((math.exp(r) - 1) * 100 for r in before),
+                     tuple((math.exp(r) - 1) * 100 for r in after), calls)
+
+
+def fit_box(residuals, bounds: list[tuple[float, float]], start: list[float], *, max_evaluations: int = 20):
+    """Bounded least squares on log-error residuals: (x, residuals at start, residuals at x,
+    evaluations). Each number is searched in [0, 1] scaled to its range, starting off the bounds
+    (finite-difference steps of 2% of the range see both sides); scipy's trust region reflective."""
+    from scipy.optimize import least_squares
+
+    lo = np.array([b[0] for b in bounds], dtype=float)
+    hi = np.array([b[1] for b in bounds], dtype=float)
+    span = np.maximum(hi - lo, 1e-12)
+    calls = [0]
+
+    def scaled(u):
+        calls[0] += 1
+        return residuals(lo + np.asarray(u) * (hi - lo))
+
+    start = np.clip(np.asarray(start, dtype=float), lo, hi)
+    before = scaled((start - lo) / span)
+    u0 = np.clip((start - lo) / span, 0.1, 0.9)
+    sol = least_squares(scaled, u0, bounds=(0.0, 1.0), diff_step=0.04, max_nfev=max_evaluations, xtol=1e-8,
+                        ftol=1e-10)
+    return lo + sol.x * (hi - lo), before, sol.fun, calls[0]

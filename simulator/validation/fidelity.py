@@ -44,7 +44,7 @@ class Outcome:
 
 def _cost_model_name(summary: dict) -> str:
     cm = summary["provenance"]["cost_model"]
-    engine = cm.get("engine", {}).get("name", "none")
+    engine = (summary["provenance"].get("engine") or {}).get("name", "none")
     return f"{cm.get('source', cm.get('kind'))} + engine {engine}"
 
 
@@ -105,13 +105,18 @@ def cross_device_ratios(outcomes: list[Outcome]) -> list[dict]:
 
 
 def report(points: list[Point], outcomes: list[Outcome]) -> dict:
+    """Summaries: overall, held out, by split; by device, regime and engine over held-out points
+    only (device and engine: speed metrics, the energy points have their own regime line)."""
     ok = [o for o in outcomes if o.ok]
     by = defaultdict(list)
     for o in ok:
-        by[("device", o.point.gpu)].append(o)
-        by[("regime", o.point.regime)].append(o)
         by[("split", o.point.split)].append(o)
-        by[("engine", o.point.engine)].append(o)
+        if o.point.split != "holdout":
+            continue
+        by[("regime", o.point.regime)].append(o)
+        if o.point.regime != "energy":
+            by[("device", o.point.gpu)].append(o)
+            by[("engine", o.point.engine)].append(o)
     pairs = cross_device_ratios(outcomes)
     pair_err = np.array([abs(p["error_pct"]) for p in pairs]) if pairs else np.zeros(0)
     excluded = [p for p in points if p.split == "excluded"]

@@ -80,37 +80,96 @@ def _scenario_keys(text: str, *, where: str) -> dict:
     return out
 
 
-def _int(text: str) -> int | None:
-    return int(float(text)) if text.strip() else None
+REGIMES = ("batch1_decode", "batched_decode", "prefill", "serving", "energy")
+REQUIRED = ("id", "split", "regime", "model", "gpu", "num_gpus", "tp", "engine", "dtype", "mode", "metric", "measured",
+            "source")
+
+
+def _field(raw: dict, name: str, kind, where: str, *, minimum: float | None = None, required: bool = True):
+    """One cell as `kind` (int or float), with its name, value and what is allowed in the error."""
+    text = (raw.get(name) or "").strip()
+    if not text:
+        if required:
+            raise ServesimError(f"{where}: {name} is empty; a number is required")
+        return None
+    try:
+        v = float(text) if kind is float else int(float(text))
+        if kind is int and float(text) != int(float(text)):
+            raise ValueError
+    except ValueError:
+        raise ServesimError(f"{where}: {name} is {text!r}, not {'a whole number' if kind is int else 'a number'}") from None
+    if not math.isfinite(v) and not (name == "rate" and math.isinf(v) and v > 0):
+        raise ServesimError(f"{where}: {name} is {text!r}; a finite number is required")
+    if minimum is not None and not v >= minimum:
+        bound = "> 0" if 0 < minimum < 1e-100 else f">= {minimum:g}"
+        raise ServesimError(f"{where}: {name} is {text!r}; it must be {bound}")
+    return v
+
+
+def _one_of(value: str, allowed, name: str, where: str) -> str:
+    if value not in allowed:
+        raise ServesimError(f"{where}: {name} {value!r} unknown; allowed: {', '.join(allowed)}")
+    return value
+
+
+def _point(raw: dict, where: str) -> Point:
+    from hardware import device_names
+    from simulator.cost import engine_names
+    from simulator.models import DTYPE_BYTES, model_names
+
+    if missing := [k for k in REQUIRED if k not in raw]:
+        raise ServesimError(f"{where}: column(s) {missing} missing")
+    split = _one_of(raw["split"], SPLITS, "split", where)
+    if split == "excluded":
+        return Point(id=raw["id"], split="excluded", regime=raw["regime"], model=raw["model"], gpu=raw["gpu"],
+                     num_gpus=0, tp=0, engine=raw["engine"], dtype=raw["dtype"], mode="", metric=raw["metric"],
+                     measured=math.nan, unit=raw.get("unit", ""), source=raw["source"], notes=raw.get("notes", ""))
+    if not raw["source"].strip():
+        raise ServesimError(f"{where}: source is empty; every point needs the exact source it was read from")
+    for name, allowed in (("regime", REGIMES), ("mode", MODES), ("metric", tuple(METRICS)), ("dtype", tuple(DTYPE_BYTES)),
+                          ("gpu", tuple(device_names())), ("engine", tuple(engine_names()))):
+        _one_of(raw[name], allowed, name, where)
+    if raw["model"] not in model_names():
+        raise ServesimError(f"{where}: model {raw['model']!r} is not a catalog model; known: {', '.join(model_names())}")
+    num_gpus, tp = _field(raw, "num_gpus", int, where, minimum=1), _field(raw, "tp", int, where, minimum=1)
+    if num_gpus % tp:
+        raise ServesimError(f"{where}: num_gpus={num_gpus} is not a multiple of tp={tp}")
+    mode = raw["mode"]
+    batch = _field(raw, "batch", int, where, minimum=1, required=mode in ("static", "concurrency"))
+    rate = _field(raw, "rate", float, where, minimum=0, required=False)
+    if mode == "rate" and not (rate and rate > 0):
+        raise ServesimError(f"{where}: rate is {raw.get('rate')!r}; mode 'rate' needs requests/s > 0 (or inf)")
+    return Point(
+        id=raw["id"], split=split, regime=raw["regime"], model=raw["model"], gpu=raw["gpu"], num_gpus=num_gpus, tp=tp,
+        engine=raw["engine"], dtype=raw["dtype"], mode=mode, metric=raw["metric"],
+        measured=_field(raw, "measured", float, where, minimum=1e-300), unit=raw.get("unit", ""), source=raw["source"],
+        batch=batch, rate=rate, num_requests=_field(raw, "num_requests", int, where, minimum=1, required=False),
+        input_tokens=_field(raw, "input_tokens", int, where, minimum=1),
+        output_tokens=_field(raw, "output_tokens", int, where, minimum=1),
+        scenario=_scenario_keys(raw.get("scenario", ""), where=where), pair=raw.get("pair", ""),
+        notes=raw.get("notes", ""))
 
 
 def read_points(path: str | Path = DATA) -> list[Point]:
-    """Every row, excluded ones included (they carry the reason in `notes`)."""
+    """Every row, excluded ones included (they carry the reason in `notes`). Raises ServesimError
+    naming the file, the line, the field, its value and what is allowed for any bad cell."""
     path = Path(path)
-    out = []
-    with open(path, newline="") as fh:
+    if not path.is_file():
+        raise ServesimError(f"{path}: published points file not found (the shipped one is {DATA})")
+    out, seen = [], set()
+    with open(path, newline="", encoding="utf-8") as fh:
         for line, raw in enumerate(csv.DictReader(fh), start=2):
-            try:
-                if raw["split"] == "excluded":
-                    out.append(Point(id=raw["id"], split="excluded", regime=raw["regime"], model=raw["model"],
-                                     gpu=raw["gpu"], num_gpus=0, tp=0, engine=raw["engine"], dtype=raw["dtype"], mode="",
-                                     metric=raw["metric"], measured=math.nan, unit=raw["unit"], source=raw["source"],
-                                     notes=raw["notes"]))
-                    continue
-                extra = _scenario_keys(raw["scenario"], where=f"{path}:{line}")
-                out.append(Point(
-                    id=raw["id"], split=raw["split"], regime=raw["regime"], model=raw["model"], gpu=raw["gpu"],
-                    num_gpus=int(raw["num_gpus"]), tp=int(raw["tp"]), engine=raw["engine"], dtype=raw["dtype"],
-                    mode=raw["mode"], metric=raw["metric"], measured=float(raw["measured"]), unit=raw["unit"],
-                    source=raw["source"], batch=_int(raw["batch"]), rate=float(raw["rate"]) if raw["rate"] else None,
-                    num_requests=_int(raw["num_requests"]), input_tokens=_int(raw["input_tokens"]),
-                    output_tokens=_int(raw["output_tokens"]), scenario=extra, pair=raw["pair"], notes=raw["notes"]))
-            except (KeyError, ValueError) as exc:
-                raise ServesimError(f"{path}:{line}: {exc}") from None
-            p = out[-1]
-            if p.split not in SPLITS or (p.split != "excluded" and (p.mode not in MODES or p.metric not in METRICS)):
-                raise ServesimError(f"{path}:{line}: split {p.split!r} / mode {p.mode!r} / metric {p.metric!r} "
-                                    f"not understood; allowed splits {SPLITS}, modes {MODES}, metrics {sorted(METRICS)}")
+            where = f"{path}:{line}"
+            p = _point(raw, where)
+            if p.split != "excluded":
+                try:
+                    scenario_for(p)  # every setting the row implies must be a valid Scenario
+                except ServesimError as exc:
+                    raise ServesimError(f"{where}: {str(exc).removeprefix(f'published point {p.id}: ')}") from None
+            if p.id in seen:
+                raise ServesimError(f"{where}: id {p.id!r} appears twice")
+            seen.add(p.id)
+            out.append(p)
     return out
 
 

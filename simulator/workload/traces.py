@@ -1,4 +1,6 @@
-"""Public request traces -> RequestArrays: Splitwise, Azure LLM, BurstGPT, Mooncake, ShareGPT.
+"""Public request traces -> RequestArrays: Splitwise, Azure LLM, BurstGPT, Mooncake, ShareGPT, and
+a measured benchmark's own requests ("bench": vLLM bench serve / SGLang bench_serving results,
+parsed by bench_results.py; arrivals at their send times when the file has them, else at 0).
 
 Owns parsing and validating trace files (format detection, per-line error messages) and, for
 ShareGPT, the token-count estimate and the synthetic Poisson arrivals. Bad input raises
@@ -20,9 +22,10 @@ from typing import Callable, Iterator, TextIO
 import numpy as np
 
 from simulator.errors import ServesimError
+from simulator.workload.bench_results import read_bench_result
 from simulator.workload.requests import RequestArrays
 
-TRACE_FORMATS = ("splitwise", "azure", "burstgpt", "mooncake", "sharegpt")
+TRACE_FORMATS = ("splitwise", "azure", "burstgpt", "mooncake", "sharegpt", "bench")
 SHAREGPT_BYTES_PER_TOKEN = 4.0  # rough average for English text under BPE tokenizers
 SHAREGPT_HUMAN_ROLES = frozenset({"human", "user"})
 SHAREGPT_MODEL_ROLES = frozenset({"gpt", "assistant", "chatgpt", "bard", "bing"})
@@ -280,6 +283,8 @@ def detect_format(path: str | Path) -> str:
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as f:
         head = f.read(1 << 16)  # enough for any header; ShareGPT files can be one huge line
     first = next((ln for ln in head.splitlines() if ln.strip()), "").strip()
+    if first.startswith("{") and '"input_lens"' in head:
+        return "bench"
     if first.startswith("["):
         return "sharegpt"
     if first.startswith("{") and (path.suffix.lower() == ".jsonl"
@@ -318,6 +323,8 @@ def load_trace(path: str | Path, format: str | None = None, *, tokenizer_path: s
         if fmt == "sharegpt":
             tok_path = None if tokenizer_path is None else Path(tokenizer_path)
             return _load_sharegpt(path, tok_path, sharegpt_rate, seed)
+        if fmt == "bench":
+            return read_bench_result(path).requests()
         with path.open(encoding="utf-8-sig", newline="") as f:
             if fmt == "mooncake":  # Mooncake timestamps are milliseconds
                 return _collect(path, fmt, _MOONCAKE_KEYS, _mooncake_rows(path, f), 1e-3)

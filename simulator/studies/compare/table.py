@@ -89,6 +89,6 @@ def format_compare(doc: dict) -> str:
     s = doc["base"]["scenario"]
     out.append(f"base: {s['model']} on {s['replicas']}x{s['tp']} {s['hardware']}, scheduler {s['scheduler']}, "
                f"{s['num_requests']} requests at rate {s['rate']}; deltas are variant - base (absolute and %)")
-    out.append("cost model: kernels fitted on measured tables (fit), carried over by the transfer model (transfer) or "
-               "the ideal roofline, with the p90 |error| of held-out published points priced that way")
+    out.append("cost model: kernels fitted on measured tables (fitted), carried over by the transfer model (transfer) "
+               "or the ideal roofline, with the p90 |error| of held-out published points priced that way")
     return "\n".join(out)
