@@ -33,7 +33,7 @@ from simulator.cost.ops import (
 )
 from simulator.cost.roofline import RooflineCostModel
 from simulator.cost.shape import BatchShape
-from simulator.models.spec import load_model
+from simulator.models import load_model
 from simulator.moe.cost import ExpertExec, MoELayers
 from simulator.moe.placement import StaticPlacement
 from simulator.moe.routing import load_routing

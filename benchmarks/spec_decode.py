@@ -38,7 +38,7 @@ from hardware import load_device  # noqa: E402
 from simulator.cost.roofline import RooflineCostModel
 from simulator.cost.shape import BatchShape  # noqa: E402
 from simulator.cost.step import BOUND_NAMES
-from simulator.models.spec import load_model  # noqa: E402
+from simulator.models import load_model  # noqa: E402
 from simulator.results.summary import build_summary  # noqa: E402
 from simulator.run import simulate  # noqa: E402
 from simulator.scenario import Scenario  # noqa: E402

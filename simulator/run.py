@@ -146,10 +146,11 @@ def _make_scheduler(s: Scenario, limits: SchedulerLimits, memory: MemoryPlan, de
 def describe_prediction(s: Scenario) -> dict:
     """Where `s`'s numbers would come from and their known error, without simulating
     (cost.prediction_provenance of the cost model and engine the scenario resolves to)."""
-    model, device = load_model(s.model), load_device(s.hardware)
+    model, device = load_model(s.model, allow_unknown_architecture=s.allow_unknown_architecture), load_device(s.hardware)
     engine = resolve_engine(s, device)
     cost = build_cost_model(s, model, device, engine=engine)
-    return prediction_provenance(cost.describe(), engine.describe(), device.name)
+    return prediction_provenance(cost.describe(), engine.describe(), device.name,
+                                 architecture=model.architecture_class)
 
 
 def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None,
@@ -160,19 +161,19 @@ def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None,
     import time
 
     t0 = time.perf_counter()
-    model = load_model(s.model)
+    model = load_model(s.model, allow_unknown_architecture=s.allow_unknown_architecture)
     device = load_device(s.hardware)
     check_parallelism(s, model)
     max_model_len = s.max_model_len or model.max_position_embeddings
     limits = resolve_limits(s, max_model_len)
     moe_plan = plan_moe(s, model, device, limits.max_num_batched_tokens) if moe_requested(s) else None
-    policy = build_kv_policy(s)
+    policy = build_kv_policy(s, model)
     kv = None if isinstance(policy, DensePolicy) else policy
     meta = int(policy.metadata_bytes_per_token(model, dtype_bytes(s.dtype), s.tp))
     engine = engine or resolve_engine(s, device)
     kernels = partial(build_cost_model, engine=engine, calibration=calibration)
     spec = Speculation(s, model, device, kernels) if s.draft_model else None
-    memory = plan_memory(model, device, dtype=s.dtype, tp=s.tp, block_size=s.block_size,
+    memory = plan_memory(model, device, dtype=s.dtype, tp=s.tp, block_size=s.block_size, kv_dtype=s.kv_cache_dtype,
                          gpu_memory_utilization=s.gpu_memory_utilization,
                          max_num_batched_tokens=limits.max_num_batched_tokens, max_num_seqs=s.max_num_seqs,
                          offloaded_weight_bytes=moe_plan.host_weight_bytes if moe_plan else 0,

@@ -36,6 +36,8 @@ class Scenario:
     model: str = "llama-3-8b"
     hardware: str = "h100-sxm"
     dtype: str = "bf16"
+    kv_cache_dtype: str | None = None  # vLLM --kv-cache-dtype: None = the model dtype; fp8 halves KV bytes
+    allow_unknown_architecture: bool = False  # read an unsupported model_type the Llama way (the summary says so)
     tp: int = 1
     replicas: int = 1
     router: str = "round_robin"
@@ -128,6 +130,8 @@ class Scenario:
         _one_of(self, "arrival", ARRIVALS)
         _one_of(self, "trace_arrivals", TRACE_ARRIVALS)
         _one_of(self, "dtype", tuple(DTYPE_BYTES))
+        if self.kv_cache_dtype is not None:
+            _one_of(self, "kv_cache_dtype", tuple(DTYPE_BYTES))
         _one_of(self, "frontend", FRONTENDS)
         if not 0 < self.gpu_memory_utilization <= 1:
             _bad(self, "gpu_memory_utilization", "a number in (0, 1]")

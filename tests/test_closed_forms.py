@@ -6,7 +6,7 @@ from simulator.cost.roofline import RooflineCostModel
 from simulator.cost.shape import BatchShape
 from simulator.cost.step import BOUND_COMPUTE, BOUND_MEMORY
 from simulator.engine.memory_plan import activation_reserve_bytes, plan_memory
-from simulator.models.spec import load_model
+from simulator.models import load_model
 
 
 def test_batch1_decode_step_is_weight_bytes_over_bandwidth():

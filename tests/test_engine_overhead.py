@@ -9,7 +9,7 @@ from simulator.cost.engine_overhead import (
     overhead_rows,
 )
 from simulator.cost.shape import BatchShape
-from simulator.models.spec import load_model
+from simulator.models import load_model
 from tests.test_profiled_cost_model import MODEL, US, constant_rows, model_with
 
 # constant_rows' kernels (µs per call), 6 layers: decode step = 6 * 163 + 1 (final norm) + 100 + 7

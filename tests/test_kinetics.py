@@ -11,7 +11,7 @@ from simulator.accounting.kinetics import (
     topk_attended,
 )
 from simulator.cli import main
-from simulator.models.spec import ModelSpec, load_model
+from simulator.models import ModelSpec, load_model
 from simulator.results.summary import build_summary, summary_json
 from simulator.run import simulate
 from simulator.scenario import Scenario

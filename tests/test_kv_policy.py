@@ -216,7 +216,7 @@ def test_eviction_ops_roofline_by_hand():
     from hardware import load_device
     from simulator.cost.roofline import RooflineCostModel
     from simulator.cost.shape import BatchShape, KvWork
-    from simulator.models.spec import load_model
+    from simulator.models import load_model
 
     model, dev = load_model("opt-6.7b"), load_device("a100-80gb")
     cm = RooflineCostModel(model, dev)

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from simulator.errors import ServesimError
-from simulator.models.spec import load_model, model_names
+from simulator.models import load_model, model_names
 
 CATALOG = {"llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3-8b", "llama-3-70b", "qwen3-0.6b", "qwen3-1.7b",
            "qwen3-4b", "qwen3-8b", "qwen3-14b", "qwen3-32b", "opt-6.7b", "opt-30b", "mixtral-8x7b", "qwen3-30b-a3b"}
@@ -70,6 +70,6 @@ def test_unknown_model_lists_known():
 
 
 def test_bad_config_names_key(tmp_path):
-    (tmp_path / "config.json").write_text('{"hidden_size": 8}')
-    with pytest.raises(ServesimError, match="lacks required key 'num_attention_heads'"):
+    (tmp_path / "config.json").write_text('{"model_type": "llama", "hidden_size": 8}')
+    with pytest.raises(ServesimError, match=r"lacks required key 'num_hidden_layers' \(model_type 'llama'\)"):
         load_model(str(tmp_path))

@@ -10,7 +10,7 @@ from simulator.cost.ops import expected_active_experts, token_ops_without_expert
 from simulator.cost.roofline import RooflineCostModel
 from simulator.cost.shape import BatchShape
 from simulator.errors import ServesimError
-from simulator.models.spec import load_model
+from simulator.models import load_model
 from simulator.moe.cost import ExpertExec, MoECostModel, MoELayers, SharedHostLink
 from simulator.moe.placement import AllOnGpu, LruPlacement, StaticPlacement
 from simulator.moe.routing import EXACT_DRAW_LIMIT, load_routing, route_counts

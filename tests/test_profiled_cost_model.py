@@ -10,7 +10,7 @@ from simulator.cost.profiled import ProfiledCostModel
 from simulator.cost.roofline import RooflineCostModel
 from simulator.cost.shape import BatchShape
 from simulator.errors import ServesimError
-from simulator.models.spec import load_model
+from simulator.models import load_model
 
 MODEL = "tiny-llama-validate"  # 6 layers, hidden 768, 12 heads / 4 KV heads of 64, MLP 2048, vocab 8192
 US = 1e-6

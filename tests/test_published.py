@@ -146,6 +146,12 @@ def test_provenance_and_capacity_range():
     none = prediction_provenance({"kind": "calibrated", "calibration": {"device": "l4", "kind": "transfer"}},
                                  {}, "l4")
     assert "no published points on l4" in none["known_error"]
+    cal = {"kind": "calibrated", "calibration": {"device": "h200", "kind": "transfer"}}
+    covered = json.loads(FIDELITY.read_text())["architecture"]
+    assert "gqa+dense" in covered and "mla+moe" not in covered
+    mla = prediction_provenance(cal, {}, "h200", architecture="mla+moe")["known_error"]
+    assert "no held-out published point for a mla+moe model" in mla
+    assert "no held-out" not in prediction_provenance(cal, {}, "h200", architecture="gqa+dense")["known_error"]
     r = capacity_range(10.0, 35.0, 20.0)  # 10 req/s per replica +- 20%: 8.33..12.5 req/s
     assert r["max_rate_per_replica_range"] == pytest.approx([10 / 1.2, 10 / 0.8])
     assert r["replicas_range"] == [math.ceil(35 / 12.5), math.ceil(35 / (10 / 1.2))] == [3, 5]

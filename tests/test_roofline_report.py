@@ -6,7 +6,7 @@ import pytest
 
 from hardware import load_device
 from simulator.cli import main
-from simulator.models.spec import load_model
+from simulator.models import load_model
 from simulator.results.summary import build_summary
 from simulator.run import simulate
 from simulator.scenario import Scenario

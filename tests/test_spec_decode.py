@@ -13,7 +13,7 @@ from simulator.cost.shape import BatchShape
 from simulator.cost.step import BOUND_COMPUTE, BOUND_MEMORY
 from simulator.engine.memory_plan import activation_reserve_bytes, plan_memory
 from simulator.engine.recorder import FINISHED
-from simulator.models.spec import load_model
+from simulator.models import load_model
 from simulator.results.summary import build_summary, summary_json
 from simulator.run import simulate
 from simulator.scenario import Scenario

@@ -142,13 +142,19 @@ def params_per_token(model: ModelSpec, convention: str = "exact", explicit: int 
     return model.active_params_per_token
 
 
+def _widths(model: ModelSpec) -> tuple[Fraction, Fraction]:
+    """(H*d*nL, Hkv*d*nL): a quarter of the attention FLOPs per query-key pair and half the KV
+    elements per token, all layers (ModelSpec.attention_geometry: exact for GQA, MLA's latent)."""
+    flops, kv_elems, _ = model.attention_geometry(1)
+    return Fraction(round(flops * model.num_layers), 4), Fraction(round(kv_elems * model.num_layers), 2)
+
+
 def kinetics_cost(x: KineticsInputs) -> KineticsCost:
     """The closed form per prompt (formulas.md "Kinetics cost"); exact arithmetic inside."""
     m = x.model
     p = params_per_token(m, x.params_convention, x.params_per_token)
     beta = Fraction(dtype_bytes(x.dtype))
-    q_width = m.num_heads * m.head_dim * m.num_layers  # H*d*nL
-    kv_width = m.num_kv_heads * m.head_dim * m.num_layers  # Hkv*d*nL
+    q_width, kv_width = _widths(m)
     kv_token_bytes = 2 * beta * kv_width  # K and V of one token, all layers
     n, lin, out = x.num_samples, x.prompt_tokens, x.output_tokens
     dense = dense_attended(lin, out, x.counting)
@@ -209,8 +215,7 @@ def run_account(steps: dict[str, np.ndarray], model: ModelSpec, *, dtype: str = 
     counts, while the prompt's last row is one pass for the whole group (the paper counts N)."""
     p = params_per_token or model.active_params_per_token
     beta = Fraction(dtype_bytes(dtype))
-    q_width = model.num_heads * model.head_dim * model.num_layers
-    kv_width = model.num_kv_heads * model.head_dim * model.num_layers
+    q_width, kv_width = _widths(model)
     passes = _col_sum(steps, "num_logits")
     attended = _col_sum(steps, "decode_context_sum") + _col_sum(steps, "num_prefill_tokens")
     read_col = "decode_kv_read_sum" if "decode_kv_read_sum" in steps else "decode_context_sum"

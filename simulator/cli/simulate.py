@@ -18,7 +18,10 @@ from simulator.scenario import (
 OPTIONS = {
     "--model": ("model", str, "catalog name (see `servesim models`) or path to a config.json"),
     "--hardware": ("hardware", str, "catalog device name or path to a device .toml"),
-    "--dtype": ("dtype", str, "weight/KV dtype: bf16, fp16, fp8, fp32"),
+    "--dtype": ("dtype", str, "weight/activation (and by default KV) dtype: bf16, fp16, fp8, fp32"),
+    "--kv-cache-dtype": ("kv_cache_dtype", str, "KV cache element type when narrower than --dtype (vLLM's): fp8"),
+    "--allow-unknown-architecture": ("allow_unknown_architecture", bool,
+                                     "read a config.json whose model_type is not supported the Llama way (said so)"),
     "--tp": ("tp", int, "tensor-parallel GPUs per replica"),
     "--replicas": ("replicas", int, "number of replicas"),
     "--router": ("router", str, f"replica router: {', '.join(ROUTER_NAMES)}"),

@@ -51,7 +51,8 @@ def build_cost_model(s, model, device: DeviceSpec, token_op_builder=token_ops, *
         calibration = load_device_kernels(cal_dir / "device.json", device)
         s = s.replace(profile=None)  # the directory is the calibration, not a measured table
     params = RooflineParams(eta_compute=s.eta_compute, eta_memory=s.eta_memory, step_overhead_s=s.step_overhead_ms / 1e3)
-    roofline = RooflineCostModel(model, device, dtype=s.dtype, tp=s.tp, params=params, token_op_builder=token_op_builder)
+    roofline = RooflineCostModel(model, device, dtype=s.dtype, tp=s.tp, params=params, token_op_builder=token_op_builder,
+                                 kv_dtype=s.kv_cache_dtype)
     ideal = engine.device_model == "ideal"
     chosen = choose_profile(profile=s.profile, hardware=device.name, model=model.name, dtype=s.dtype,
                             mismatch_ok=s.profile_mismatch_ok, include_fits=ideal)

@@ -6,7 +6,9 @@ carried over by the transfer model, or the ideal roofline), the engine and where
 from, the power model, and the known end-to-end error: the held-out error of the published
 measurements on this device (profiles/data/fidelity.json, written by benchmarks/fidelity.py from
 `servesim validate --published`), or, for a device with no published point, that of the devices
-priced the same way (transferred calibrations). Speed metrics only; energy has its own line.
+priced the same way (transferred calibrations), with a caveat when the model's architecture class
+(MLA, a quantized checkpoint, ...) or the engine has no published point. Speed metrics only;
+energy has its own line.
 """
 from __future__ import annotations
 
@@ -73,8 +75,10 @@ def describe_device(device) -> str:
     return f"{'fitted' if cal.kind == 'fit' else cal.kind}" + (f", p90 err {p90:.0f}%" if p90 is not None else "")
 
 
-def prediction_provenance(cost_model: dict, engine: dict | None, device: str, power: dict | None = None) -> dict:
-    """The record of where a run's numbers came from (module docstring)."""
+def prediction_provenance(cost_model: dict, engine: dict | None, device: str, power: dict | None = None,
+                          architecture: str | None = None) -> dict:
+    """The record of where a run's numbers came from (module docstring). `architecture`: the
+    model's ModelSpec.architecture_class; a class with no held-out published point says so."""
     label, kernel_error = _kernels(cost_model)
     engine = engine or {}
     ideal = engine.get("device_model") == "ideal" or cost_model.get("kind") == "roofline"
@@ -94,6 +98,10 @@ def prediction_provenance(cost_model: dict, engine: dict | None, device: str, po
     if name and not ideal and not own and e2e["basis"] != "none" and covered and name not in covered:
         e2e = {**e2e, "text": e2e["text"] + f"; engine {name} itself has no held-out published points (its cost "
                                             "is not validated end to end)"}
+    classes = _fidelity().get("architecture", {})
+    if architecture and not own and e2e["basis"] != "none" and classes and architecture not in classes:
+        e2e = {**e2e, "text": e2e["text"] + f"; no held-out published point for a {architecture} model (the error "
+                                            f"above is for {', '.join(sorted(classes))} models)"}
     kind = ("roofline" if ideal and cost_model.get("kind") == "roofline" else "ideal" if ideal
             else "calibrated" if own else "profile" if cost_model.get("measured_profile") or not cal_kind
             else cal_kind)

@@ -25,10 +25,18 @@ class OpCost:
 
 
 def _linear(name: str, tokens: int, in_dim: int, out_dim: int, params: float, beta: float,
-            layers: int) -> OpCost:
+            layers: int, weight_beta: float | None = None) -> OpCost:
+    """`weight_beta`: bytes per weight when they are stored narrower than the activations
+    (a quantized checkpoint, ModelSpec.param_bytes); default `beta`."""
     flops = 2.0 * tokens * params * layers
-    nbytes = (params + tokens * (in_dim + out_dim)) * beta * layers
+    wb = beta if weight_beta is None else weight_beta
+    nbytes = (params * wb + tokens * (in_dim + out_dim) * beta) * layers
     return OpCost(name, flops, nbytes)
+
+
+def _weight_beta(model: ModelSpec, op_class: str, beta: float) -> float | None:
+    """Quantized bytes per parameter of `op_class`, or None (the activation width)."""
+    return model.weight_bytes_per_param.get(op_class)
 
 
 def expected_active_experts(num_experts: int, top_k: int, tokens: int) -> float:
@@ -39,11 +47,12 @@ def expected_active_experts(num_experts: int, top_k: int, tokens: int) -> float:
 def token_ops(model: ModelSpec, tokens: int, beta: float, tp: int) -> list[OpCost]:
     """Ops whose cost depends only on the step's token count (all layers, one rank)."""
     h, nl = model.hidden_size, model.num_layers
-    q_out = model.q_size // tp
-    kv_out = kv_heads_per_rank(model, tp) * model.head_dim
+    qkv_params, _, qkv_width = model.qkv_op(tp)
+    o_params, o_width, _ = model.o_op(tp)
+    wb = _weight_beta(model, "attention", beta)
     ops = [
-        _linear("attn_qkv", tokens, h, q_out + 2 * kv_out, h * (q_out + 2 * kv_out), beta, nl),
-        _linear("attn_out", tokens, q_out, h, q_out * h, beta, nl),
+        _linear("attn_qkv", tokens, h, qkv_width, qkv_params, beta, nl, wb),
+        _linear("attn_out", tokens, o_width, h, o_params, beta, nl, wb),
     ]
     if model.num_dense_layers:
         width = model.intermediate_size // tp
@@ -52,7 +61,9 @@ def token_ops(model: ModelSpec, tokens: int, beta: float, tp: int) -> list[OpCos
         ops += _moe_ops(model, tokens, beta, tp)
     # norms, residual adds, rotary, activation: memory-bound elementwise traffic per token.
     act_width = (model.intermediate_size or model.moe_intermediate_size * model.num_experts_per_tok) // tp
-    elem_bytes = tokens * beta * nl * (10 * h + 3 * act_width + 2 * (q_out + kv_out))
+    # rotary reads and writes q and k (MLA: q and the shared rope key)
+    k_width = model.qk_rope_head_dim if model.attention == "mla" else kv_heads_per_rank(model, tp) * model.head_dim
+    elem_bytes = tokens * beta * nl * (10 * h + 3 * act_width + 2 * (model.q_size // tp + k_width))
     ops.append(OpCost("elementwise", flops=tokens * nl * 8.0 * h, bytes=elem_bytes))
     if tp > 1:
         ops.append(OpCost("all_reduce", comm_bytes=tokens * h * beta, count=2 * nl))
@@ -64,8 +75,9 @@ def _mlp_ops(prefix: str, model: ModelSpec, tokens: float, width: int, beta: flo
     """Gate/up and down projections of `copies` MLPs of inner width `width` each."""
     h = model.hidden_size
     up_out = 2 * width if model.gated_mlp else width
-    up = _linear(f"{prefix}_up", tokens, h, up_out, h * up_out * copies, beta, layers)
-    down = _linear(f"{prefix}_down", tokens, width, h, width * h * copies, beta, layers)
+    wb = _weight_beta(model, "mlp", beta)
+    up = _linear(f"{prefix}_up", tokens, h, up_out, h * up_out * copies, beta, layers, wb)
+    down = _linear(f"{prefix}_down", tokens, width, h, width * h * copies, beta, layers, wb)
     return [up, down]
 
 
@@ -77,7 +89,7 @@ def _moe_ops(model: ModelSpec, tokens: int, beta: float, tp: int) -> list[OpCost
     routed = tokens * model.num_experts_per_tok
     router = _linear("moe_router", tokens, h, model.num_experts, h * model.num_experts, beta, layers)
     up_out = 2 * width if model.gated_mlp else width
-    weights = (h * up_out + width * h) * active * beta * layers
+    weights = (h * up_out + width * h) * active * model.param_bytes_at("experts", beta) * layers
     acts = routed * (h + up_out + width + h) * beta * layers
     experts = OpCost("moe_experts", 2.0 * routed * (h * up_out + width * h) * layers, weights + acts)
     ops = [router, experts]
@@ -90,20 +102,22 @@ def _moe_ops(model: ModelSpec, tokens: int, beta: float, tp: int) -> list[OpCost
 def logits_op(model: ModelSpec, tokens: int, beta: float, tp: int) -> list[OpCost]:
     """lm_head over the tokens that sample (vocab sharded across ranks), plus sampling traffic."""
     vocab = model.vocab_size // tp
-    op = _linear("lm_head", tokens, model.hidden_size, vocab, model.hidden_size * vocab, beta, 1)
+    op = _linear("lm_head", tokens, model.hidden_size, vocab, model.hidden_size * vocab, beta, 1,
+                 _weight_beta(model, "lm_head", beta))
     sample = OpCost("sampling", flops=tokens * vocab * 5.0, bytes=tokens * vocab * 4.0 * 2)
     return [op, sample]
 
 
-def attention_coefficients(model: ModelSpec, beta: float, tp: int) -> tuple[float, float, float]:
+def attention_coefficients(model: ModelSpec, beta: float, tp: int,
+                           kv_beta: float | None = None) -> tuple[float, float, float]:
     """Per-unit attention costs on one rank, all layers: (FLOPs per query-key pair,
-    KV bytes per cached token, Q+O activation bytes per query token)."""
-    heads = model.num_heads // tp
-    d, nl = model.head_dim, model.num_layers
-    flops_per_pair = 4.0 * heads * d * nl  # QK^T and PV, 2 FLOPs per multiply-add each
-    kv_bytes_per_token = 2.0 * kv_heads_per_rank(model, tp) * d * beta * nl  # K and V
-    qo_bytes_per_token = 2.0 * heads * d * beta * nl
-    return flops_per_pair, kv_bytes_per_token, qo_bytes_per_token
+    KV bytes per cached token, Q+O activation bytes per query token). GQA: 4 H d, 2 Hkv d beta,
+    2 H d beta per layer (QK^T and PV at 2 FLOPs per multiply-add); MLA: ModelSpec.attention_geometry.
+    `kv_beta`: bytes per cached element (a narrower KV cache dtype), default `beta`."""
+    nl = model.num_layers
+    flops, kv_elems, qo_elems = model.attention_geometry(tp)
+    kv_b = beta if kv_beta is None else kv_beta
+    return flops * nl, kv_elems * kv_b * nl, qo_elems * beta * nl
 
 
 def prefill_attention(chunks, coeffs: tuple[float, float, float]) -> tuple[float, float]:
@@ -127,9 +141,10 @@ def decode_attention(num_decode: int, context_sum: int, coeffs: tuple[float, flo
     return f * context_sum, kv * (reads + num_decode) + qo * num_decode
 
 
-def attention_ops(model: ModelSpec, shape: BatchShape, beta: float, tp: int) -> list[OpCost]:
+def attention_ops(model: ModelSpec, shape: BatchShape, beta: float, tp: int,
+                  kv_beta: float | None = None) -> list[OpCost]:
     """Prefill (causal, chunked) and decode attention for the step, all layers, one rank."""
-    coeffs = attention_coefficients(model, beta, tp)
+    coeffs = attention_coefficients(model, beta, tp, kv_beta)
     ops = []
     if shape.prefill_chunks:
         ops.append(OpCost("attn_prefill", *prefill_attention(shape.prefill_chunks, coeffs)))

@@ -23,7 +23,6 @@ from simulator.cost.ops import attention_ops, expected_active_experts, logits_op
 from simulator.cost.roofline import RooflineCostModel
 from simulator.cost.shape import BatchShape
 from simulator.cost.step import StepCost
-from simulator.models import kv_heads_per_rank
 
 MAX_LISTED_SHAPES = 50
 _SOURCE_OF_TRUST = {v: k for k, v in TRUST.items()}
@@ -44,8 +43,9 @@ class ProfiledCostModel:
         self.measured_overhead = "step_overhead" in fit.ops  # whole engine steps were timed
         self.model, self.tp = fallback.model, fallback.tp
         self.dtype = profile_dtype or fit.dtype or fallback.dtype
+        self.kv_dtype = fallback.kv_dtype if fallback.kv_dtype != fallback.dtype else self.dtype
         m, tp = self.model, self.tp
-        self._heads = dict(num_heads=m.num_heads // tp, num_kv_heads=kv_heads_per_rank(m, tp), head_dim=m.head_dim)
+        self._heads = m.attention_kernel_dims(tp)
         self.extrapolated: Counter = Counter()
         self.sources: Counter = Counter()
         self._token_cache: dict[int, tuple] = {}
@@ -59,7 +59,8 @@ class ProfiledCostModel:
     # ---- kernel lookups -------------------------------------------------------------------
     def _kernel(self, op: str, calls: float, **dims: int) -> tuple[float, str] | None:
         shape = make_shape(**dims)
-        got = self.fit.predict(op, shape, self.dtype)
+        dtype = self.kv_dtype if op.startswith("attn_") and op not in ("attn_qkv", "attn_out") else self.dtype
+        got = self.fit.predict(op, shape, dtype)
         if got is None:
             return None
         if got[1] != SOURCE_PROFILE and op in self._measured_ops:
@@ -73,14 +74,13 @@ class ProfiledCostModel:
 
     def _token_op(self, name: str, t: int) -> tuple[float, str] | None:
         m, tp, nl = self.model, self.tp, self.model.num_layers
-        h, q_out = m.hidden_size, m.q_size // tp
-        kv_out = self._heads["num_kv_heads"] * m.head_dim
+        h = m.hidden_size
         width = m.intermediate_size // tp
         dense = m.num_dense_layers
         if name == "attn_qkv":
-            return self._kernel("attn_qkv", nl, num_tokens=t, in_dim=h, out_dim=q_out + 2 * kv_out, **self._heads)
+            return self._kernel("attn_qkv", nl, num_tokens=t, in_dim=h, out_dim=m.qkv_op(tp)[2], **self._heads)
         if name == "attn_out":
-            return self._kernel("attn_out", nl, num_tokens=t, in_dim=q_out, out_dim=h)
+            return self._kernel("attn_out", nl, num_tokens=t, in_dim=m.o_op(tp)[1], out_dim=h)
         if name == "mlp_up":
             return self._kernel("mlp_up", dense, num_tokens=t, in_dim=h, out_dim=width * (2 if m.gated_mlp else 1))
         if name == "mlp_down":
@@ -211,7 +211,8 @@ class ProfiledCostModel:
                 hit = self._logit_cache[t] = self._price(logits_op(m, t, beta, tp), lambda n: self._logit_op(n, t))
             parts.append(hit)
         if self._attention_profiled:
-            parts.append(self._price(attention_ops(m, shape, beta, tp), lambda n: self._attention_op(n, shape)))
+            parts.append(self._price(attention_ops(m, shape, beta, tp, self.fallback.kv_beta),
+                                     lambda n: self._attention_op(n, shape)))
         elif shape.prefill_chunks or shape.num_decode:  # no attention kernels in the profile: roofline
             c, m_, f, b = self.fallback._attention(shape)
             parts.append((c, m_, 0.0, f, b, TRUST[SOURCE_ROOFLINE]))

@@ -56,8 +56,10 @@ class RooflineCostModel:
 
     def __init__(self, model: ModelSpec, device: DeviceSpec, *, dtype: str = "bf16", tp: int = 1,
                  params: RooflineParams = RooflineParams(), token_op_builder=token_ops,
-                 eviction_times: EvictionTimes | None = None):
+                 eviction_times: EvictionTimes | None = None, kv_dtype: str | None = None):
+        """kv_dtype: the KV cache's element type when narrower than `dtype` (vLLM --kv-cache-dtype)."""
         self.model, self.device, self.dtype, self.tp, self.params = model, device, dtype, tp, params
+        self.kv_dtype = kv_dtype or dtype
         self._token_ops = token_op_builder  # ops.token_ops, or a filtered variant (MoE offloading)
         self.eviction_times = eviction_times
         self.flops_per_s = device.peak_flops(dtype) * params.eta_compute
@@ -65,7 +67,8 @@ class RooflineCostModel:
         self.beta = dtype_bytes(dtype)
         self._token_cache: dict[int, tuple[float, float, float, float, float]] = {}
         self._logit_cache: dict[int, tuple[float, float, float, float, float]] = {}
-        self._attn = attention_coefficients(model, self.beta, tp)
+        self.kv_beta = dtype_bytes(self.kv_dtype)
+        self._attn = attention_coefficients(model, self.beta, tp, self.kv_beta)
 
     def describe(self) -> dict:
         return {

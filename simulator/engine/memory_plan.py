@@ -69,14 +69,15 @@ def activation_reserve_bytes(model: ModelSpec, dtype: str, tp: int, max_num_batc
 def plan_memory(model: ModelSpec, device: DeviceSpec, *, dtype: str, tp: int, block_size: int,
                 gpu_memory_utilization: float, max_num_batched_tokens: int, max_num_seqs: int,
                 extra_weight_bytes: int = 0, offloaded_weight_bytes: int = 0,
-                metadata_bytes_per_token: int = 0, extra_kv_bytes_per_token: int = 0) -> MemoryPlan:
+                metadata_bytes_per_token: int = 0, extra_kv_bytes_per_token: int = 0,
+                kv_dtype: str | None = None) -> MemoryPlan:
     """offloaded_weight_bytes: weights kept in host memory (MoE experts); metadata_bytes_per_token:
     a KV policy's state stored beside each cached token (its score metadata); extra_kv_bytes_per_token:
     another model's KV kept in the same block tables (a speculative draft). Both charged to the blocks."""
     usable = int(device.memory_bytes * gpu_memory_utilization)
     weights = int(model.weight_bytes(dtype) / tp) + extra_weight_bytes - offloaded_weight_bytes
     reserve = activation_reserve_bytes(model, dtype, tp, max_num_batched_tokens, max_num_seqs)
-    kv_per_token = model.kv_bytes_per_token(dtype, tp)
+    kv_per_token = model.kv_bytes_per_token(kv_dtype or dtype, tp)
     free = usable - weights - reserve
     blocks = free // ((kv_per_token + metadata_bytes_per_token + extra_kv_bytes_per_token) * block_size) if free > 0 else 0
     if blocks < 1:

@@ -42,12 +42,34 @@ def resolve_tokens(value: float, length: int) -> int:
     return int(value) if value >= 1 else max(1, math.ceil(value * length))
 
 
+def _grow_then_hold(retained: int, budget: int) -> Phase:
+    """Grow one token per step up to `budget`, then hold `budget` (one slot reused per step)."""
+    if retained < budget:
+        return Phase(budget - retained, retained + 1, 1, retained + 1, 1, budget)
+    return Phase(INF, budget, 0, budget, 0, budget)
+
+
 def _causal_pairs(chunks) -> float:
     return sum(n * ctx + n * (n + 1) / 2 for n, ctx in chunks)
 
 
+class _NoBookkeeping:
+    """Policies that keep no per-token metadata and do no selection work."""
+
+    __slots__ = ()
+
+    def metadata_bytes_per_token(self, model: ModelSpec, beta: float, tp: int) -> float:
+        return 0.0
+
+    def decode_work(self, *sums) -> KvWork | None:
+        return None
+
+    def prefill_work(self, chunks, finishing) -> KvWork | None:
+        return None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DensePolicy:
+class DensePolicy(_NoBookkeeping):
     name: str = "dense"
 
     def seq_budget(self, prompt: int, output: int):
@@ -64,15 +86,6 @@ class DensePolicy:
 
     def peak_tokens(self, prompt: int, output: int) -> int:
         return prompt + output
-
-    def metadata_bytes_per_token(self, model: ModelSpec, beta: float, tp: int) -> float:
-        return 0.0
-
-    def decode_work(self, *sums) -> KvWork | None:
-        return None
-
-    def prefill_work(self, chunks, finishing) -> KvWork | None:
-        return None
 
     def describe(self) -> dict:
         return {"name": self.name}
@@ -141,9 +154,7 @@ class H2OPolicy(_Budgeted):
 
     def phase(self, retained: int, budget) -> Phase:
         # H2O, Alg. 1: retained(t) = min(t, k); past k one victim per step, its slot overwritten.
-        if retained < budget:
-            return Phase(budget - retained, retained + 1, 1, retained + 1, 1, budget)
-        return Phase(INF, budget, 0, budget, 0, budget)
+        return _grow_then_hold(retained, budget)
 
     def decode_work(self, read_sum, held_sum, steady_held_sum, compress_held_sum, compress_kept_sum):
         moved = steady_held_sum if self.compaction == "gather" else 0
@@ -241,7 +252,8 @@ class BlockTopKPolicy(TopKPolicy):
     select_block: int = 16
 
     def metadata_bytes_per_token(self, model: ModelSpec, beta: float, tp: int) -> float:
-        return beta * kv_heads_per_rank(model, tp) * model.head_dim * model.num_layers / self.select_block
+        d = model.attention_kernel_dims(tp)["head_dim"]
+        return beta * kv_heads_per_rank(model, tp) * d * model.num_layers / self.select_block
 
     def decode_work(self, read_sum, held_sum, steady_held_sum, compress_held_sum, compress_kept_sum):
         return KvWork(search_keys=held_sum / self.select_block)
@@ -250,13 +262,68 @@ class BlockTopKPolicy(TopKPolicy):
         return self._describe(select_block=self.select_block)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlidingWindowPolicy(_NoBookkeeping):
+    """A model whose layers (some or all) attend through a sliding window of `window` tokens
+    (Mistral-7B v0.1, Phi-3, Gemma-2/3, gpt-oss): vLLM's hybrid KV manager frees a window layer's
+    blocks once they leave the window. In full-layer token units, a sequence of n tokens holds
+    held(n) = n up to the window, then window + ceil(full_fraction x (n - window)); the policy
+    budgets each sequence held(prompt + output), reaches it as a dense cache would and keeps it,
+    and reads what it holds: the peak (capacity, admission) is exact, the hold and reads in
+    between are an upper bound (at most the dense ones). Prefill attention is priced unwindowed
+    (an upper bound for prompts longer than the window). No bookkeeping work."""
+
+    window: int
+    full_fraction: float  # layers with full attention / all layers
+    name: str = "sliding_window"
+
+    def held(self, tokens: int) -> int:
+        if tokens <= self.window:
+            return tokens
+        return self.window + math.ceil(self.full_fraction * (tokens - self.window) - 1e-9)
+
+    def seq_budget(self, prompt: int, output: int):
+        return max(1, self.held(prompt + output))
+
+    def after_prefill(self, tokens: int, budget) -> int:
+        return min(tokens, budget)
+
+    def phase(self, retained: int, budget) -> Phase:
+        return _grow_then_hold(retained, budget)
+
+    def decode_peak_tokens(self, prompt: int, output: int) -> int:
+        return self.seq_budget(prompt, output)
+
+    def peak_tokens(self, prompt: int, output: int) -> int:
+        return self.seq_budget(prompt, output)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "window": self.window, "full_fraction": self.full_fraction,
+                "note": "the model's sliding-window layers (exact peak KV, upper-bound hold and reads in between)"}
+
+
+def window_policy(model: ModelSpec) -> SlidingWindowPolicy | None:
+    """The sliding-window policy a model's config implies, or None (no window layers)."""
+    windows = [w for w in model.windows if w]
+    if not windows:
+        return None
+    return SlidingWindowPolicy(window=max(windows), full_fraction=(model.num_layers - len(windows)) / model.num_layers)
+
+
 KV_POLICIES = {"dense": DensePolicy, "h2o": H2OPolicy, "scissorhands": ScissorhandsPolicy,
                "topk": TopKPolicy, "block_topk": BlockTopKPolicy}
 
 
-def build_kv_policy(s) -> KvPolicy:
-    """The policy a Scenario names, with its parameters."""
+def build_kv_policy(s, model: ModelSpec | None = None) -> KvPolicy:
+    """The policy a Scenario names, with its parameters; a model with sliding-window layers gets
+    their policy (another kv_policy on such a model is refused: they are not combined)."""
     cls = KV_POLICIES[s.kv_policy]
+    window = window_policy(model) if model is not None else None
+    if window is not None:
+        if cls is not DensePolicy:
+            raise ValueError(f"kv_policy={s.kv_policy!r} on {model.name}, whose layers already attend through a "
+                             f"sliding window of {window.window} tokens: the two are not combined; use kv_policy=dense")
+        return window
     if cls is DensePolicy:
         return DensePolicy()
     common = {"budget": s.kv_budget, "compaction": s.kv_compaction}

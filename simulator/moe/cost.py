@@ -85,6 +85,7 @@ class MoELayers:
         self.params_e = (h * up_out + width * h)  # per expert per rank (formulas.md P_e)
         self.act_e = 2 * h + up_out + width  # activation elements read+written per token
         self.beta, self.hidden = beta, h
+        self.wbeta = model.param_bytes_at("experts", beta)  # expert weights' bytes per parameter (quantized or not)
         self.f_gpu = device.peak_flops(dtype) * eta_compute
         self.bw_gpu = device.memory_bandwidth_bytes_per_s * eta_memory
         self.bw_link = device.host_link_bytes_per_s
@@ -95,15 +96,16 @@ class MoELayers:
             for key in ("f_gpu", "bw_gpu", "bw_link", "f_cpu", "bw_cpu"):
                 setattr(self, key, rates.get(key, getattr(self, key)))
             self.rate_sources = dict(rates.get("sources", {}))
-        self.fetch_s = beta * self.params_e / self.bw_link
+        self.fetch_s = self.wbeta * self.params_e / self.bw_link
         self.stats = dict.fromkeys(STAT_KEYS, 0.0)
 
     def gpu_time(self, n: np.ndarray) -> np.ndarray:
-        return np.maximum(2.0 * n * self.params_e / self.f_gpu, self.beta * (self.params_e + n * self.act_e) / self.bw_gpu)
+        return np.maximum(2.0 * n * self.params_e / self.f_gpu,
+                          (self.wbeta * self.params_e + self.beta * n * self.act_e) / self.bw_gpu)
 
     def cpu_time(self, n: np.ndarray) -> np.ndarray:
         """CPU GEMM time (without shipping activations)."""
-        return np.maximum(2.0 * n * self.params_e / self.f_cpu, self.beta * self.params_e / self.bw_cpu)
+        return np.maximum(2.0 * n * self.params_e / self.f_cpu, self.wbeta * self.params_e / self.bw_cpu)
 
     def ship_time(self, n: np.ndarray) -> np.ndarray:
         return 2.0 * n * self.hidden * self.beta / self.bw_link
@@ -147,8 +149,9 @@ class MoELayers:
         self.placement.update(counts, fetched)
         gpu_n = np.where(on_gpu, n, 0.0)
         flops = 2.0 * float(gpu_n.sum()) * self.params_e
-        nbytes = self.beta * (float(on_gpu.sum()) * self.params_e + float(gpu_n.sum()) * self.act_e)
-        link_bytes = self.beta * (float(n_fetch_l.sum()) * self.params_e + 2.0 * self.hidden * float(np.where(on_cpu, n, 0.0).sum()))
+        nbytes = self.wbeta * float(on_gpu.sum()) * self.params_e + self.beta * float(gpu_n.sum()) * self.act_e
+        link_bytes = (self.wbeta * float(n_fetch_l.sum()) * self.params_e
+                      + self.beta * 2.0 * self.hidden * float(np.where(on_cpu, n, 0.0).sum()))
         st = self.stats
         st["touched"] += float(touched.sum())
         st["hits"] += float((touched & ~miss).sum())

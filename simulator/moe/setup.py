@@ -18,7 +18,7 @@ from profiles.host_cpu import load_host_cpu
 from simulator.cost import device_kernels, resolve_engine
 from simulator.engine import GB, activation_reserve_bytes
 from simulator.errors import ServesimError
-from simulator.models import ModelSpec, dtype_bytes
+from simulator.models import ModelSpec
 from simulator.moe.cost import ExpertExec, MoECostModel, MoELayers, SharedHostLink
 from simulator.moe.placement import AllOnGpu, LruPlacement, StaticPlacement
 from simulator.moe.routing import RoutingModel, load_routing
@@ -48,7 +48,7 @@ def plan_moe(s, model: ModelSpec, device: DeviceSpec, max_num_batched_tokens: in
     layers, experts = model.num_moe_layers, model.num_experts
     routing = load_routing(s.expert_routing, num_layers=layers, num_experts=experts, top_k=model.num_experts_per_tok)
     placement = s.expert_placement or "all_gpu"
-    expert_bytes = int(model.expert_params * dtype_bytes(s.dtype) / s.tp)
+    expert_bytes = int(model.expert_params * model.param_bytes("experts", s.dtype) / s.tp)
     if placement == "all_gpu":
         slots = layers * experts
     elif s.gpu_expert_slots is not None:

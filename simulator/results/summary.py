@@ -55,8 +55,11 @@ def build_summary(result: RunResult) -> dict:
         "servesim_version": version(),
         "scenario": s.as_dict(),
         "provenance": {
-            "model": {"name": result.model.name, "total_params": result.model.total_params,
-                      "active_params_per_token": result.model.active_params_per_token},
+            "model": {"name": result.model.name, "model_type": result.model.model_type,
+                      "total_params": result.model.total_params,
+                      "active_params_per_token": result.model.active_params_per_token,
+                      "attention": result.model.attention, "window_layers": result.model.num_window_layers,
+                      "quantization": result.model.quantization, "notes": list(result.model.notes)},
             "hardware": {"name": result.device.name, "display_name": result.device.display_name,
                          "file": result.device.origin, "price_usd_per_hour": result.device.price_usd_per_hour,
                          "price_as_of": result.device.price_as_of,
@@ -79,7 +82,8 @@ def build_summary(result: RunResult) -> dict:
     summary["kinetics"] = kinetics_section(result, metrics)
     summary.update(money_sections(result, metrics))
     summary["provenance"]["prediction"] = prediction_provenance(
-        result.cost_model, result.engine, result.device.name, summary["energy"].get("power_model"))
+        result.cost_model, result.engine, result.device.name, summary["energy"].get("power_model"),
+        result.model.architecture_class)
     tts = tts_section(result, summary)
     if tts is not None:
         summary["tts"] = tts

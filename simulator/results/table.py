@@ -60,6 +60,7 @@ def format_summary(summary: dict) -> str:
     ]
     lines += textwrap.wrap(provenance_line(prov["prediction"]), 100, break_on_hyphens=False) if "prediction" in prov else [
         f"cost model: {prov['cost_model']['source']} ({prov['cost_model'].get('known_error', '')})"]
+    lines += [f"model: {note}" for note in prov.get("model", {}).get("notes", [])]
     lines += [_line(label, m.get(key), fmt) for label, key, fmt in ROWS if not (key == "request_goodput" and m.get(key) is None)]
     for title, key in LATENCIES:
         lines.append("{s:-^56}".format(s=title))
@@ -68,7 +69,10 @@ def format_summary(summary: dict) -> str:
                                f"{key.replace('_ms', '').upper()} (ms)", m.get(f"{stat}_{key}"), "{:.2f}"))
     lines.append("{s:-^56}".format(s="Engine"))
     kv = prov.get("kv_policy") or {"name": "dense"}
-    if kv["name"] != "dense":
+    if kv["name"] == "sliding_window":
+        lines.append(f"KV: the model's sliding-window layers (window {kv['window']} tokens on "
+                     f"{1 - kv['full_fraction']:.0%} of layers)")
+    elif kv["name"] != "dense":
         knobs = ", ".join(f"{k}={v}" for k, v in kv.items() if k != "name")
         lines.append(f"KV policy: {kv['name']} ({knobs}); accuracy not modelled")
     if "peak_memory_bytes" in m:

@@ -50,7 +50,7 @@ class Speculation:
         if s.scheduler == "static":
             raise ServesimError("speculative decoding (draft_model) needs scheduler vllm or sarathi, not static")
         self.scenario = s
-        self.draft = load_model(s.draft_model)
+        self.draft = load_model(s.draft_model, allow_unknown_architecture=s.allow_unknown_architecture)
         if self.draft.vocab_size != model.vocab_size:
             raise ServesimError(
                 f"draft_model {self.draft.name} has vocab_size {self.draft.vocab_size} but the target "

@@ -21,7 +21,7 @@ def roofline_figures(model: ModelSpec, device: DeviceSpec, dtype: str = "bf16") 
     ridge = peak / bw
     p, w = model.active_params_per_token, model.weight_bytes(dtype)
     d_kv = model.kv_bytes_per_token(dtype)
-    attn_intensity = 4.0 * model.num_heads * model.head_dim * model.num_layers / d_kv  # = 2r/beta
+    attn_intensity = model.attention_geometry(1)[0] * model.num_layers / d_kv  # GQA: 4 H d nL / D = 2r/beta
     ctx_star = 2.0 * p / (d_kv * (ridge - attn_intensity)) if ridge > attn_intensity else math.inf
     cm = RooflineCostModel(model, device, dtype=dtype)
     step1 = cm.step_cost(BatchShape(num_decode=1, decode_context_sum=1, num_logits=1))
@@ -30,7 +30,7 @@ def roofline_figures(model: ModelSpec, device: DeviceSpec, dtype: str = "bf16") 
         "peak_flops": peak, "memory_bandwidth_bytes_per_s": bw,
         "ridge_flops_per_byte": ridge,
         "active_params_per_token": p, "weight_bytes": w, "kv_bytes_per_token": d_kv,
-        "gqa_ratio": model.num_heads // model.num_kv_heads,
+        "gqa_ratio": model.num_heads // model.attention_kernel_dims(1)["num_kv_heads"],
         "decode_attention_intensity": attn_intensity,
         "critical_batch_weights_only": ridge * w / (2.0 * p),
         "memory_bound_context_any_batch": ctx_star,

@@ -104,9 +104,15 @@ def cross_device_ratios(outcomes: list[Outcome]) -> list[dict]:
     return out
 
 
+def _architecture(model: str) -> str:
+    from simulator.models import load_model
+
+    return load_model(model).architecture_class
+
+
 def report(points: list[Point], outcomes: list[Outcome]) -> dict:
-    """Summaries: overall, held out, by split; by device, regime and engine over held-out points
-    only (device and engine: speed metrics, the energy points have their own regime line)."""
+    """Summaries: overall, held out, by split; by device, regime, engine and architecture class over
+    held-out points only (device, engine, architecture: speed metrics, the energy points have their own regime line)."""
     ok = [o for o in outcomes if o.ok]
     by = defaultdict(list)
     for o in ok:
@@ -117,6 +123,7 @@ def report(points: list[Point], outcomes: list[Outcome]) -> dict:
         if o.point.regime != "energy":
             by[("device", o.point.gpu)].append(o)
             by[("engine", o.point.engine)].append(o)
+            by[("architecture", _architecture(o.point.model))].append(o)
     pairs = cross_device_ratios(outcomes)
     pair_err = np.array([abs(p["error_pct"]) for p in pairs]) if pairs else np.zeros(0)
     excluded = [p for p in points if p.split == "excluded"]
@@ -174,9 +181,10 @@ def known_errors(outcomes: list[Outcome]) -> dict:
                 "median_speed_ratio": round(float(np.median([o.speed_ratio for o in os])), 3)}
 
     groups: dict[str, dict[str, list]] = {"device": defaultdict(list), "engine": defaultdict(list),
-                                          "calibration_kind": defaultdict(list)}
+                                          "calibration_kind": defaultdict(list), "architecture": defaultdict(list)}
     for o in held:
         groups["device"][o.point.gpu].append(o)
+        groups["architecture"][_architecture(o.point.model)].append(o)
         groups["engine"][o.point.engine].append(o)
         kernels = device_kernels(load_device(o.point.gpu))
         groups["calibration_kind"][kernels.kind if kernels else "none"].append(o)

@@ -36,7 +36,8 @@ def format_fidelity(report: dict, *, points: bool = True) -> str:
     lines += ["error = predicted / measured - 1; speed ratio = predicted speed / measured speed (>1: optimistic)",
               header, _stats_line("all simulated", report["overall"]), _stats_line("held out (never fitted)", report["holdout"])]
     for group, title in (("split", "by split"), ("device", "held out, by device (speed metrics)"),
-                         ("regime", "held out, by regime"), ("engine", "held out, by engine (speed metrics)")):
+                         ("regime", "held out, by regime"), ("engine", "held out, by engine (speed metrics)"),
+                         ("architecture", "held out, by architecture class (speed metrics)")):
         lines.append(f" {title}:")
         lines += [_stats_line(k.split("=", 1)[1], v) for k, v in report["by"].items() if k.startswith(group + "=")]
     pairs, ps = report["cross_device"], report["cross_device_summary"]

@@ -27,10 +27,9 @@ def model_dims(model, tp: int):
 
 def model_config_file(name_or_path: str) -> Path:
     """The config.json behind a --model argument: the file itself, or the catalog entry's."""
-    from simulator.models import CONFIG_DIR, load_model
+    from simulator.models import config_path
 
-    path = Path(name_or_path)
-    return path if path.is_file() else CONFIG_DIR / f"{load_model(name_or_path).name}.json"
+    return config_path(name_or_path)[0]
 
 
 def model_config(name_or_path: str) -> dict:
