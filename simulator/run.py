@@ -6,6 +6,7 @@ served fail with a reason instead of vanishing). Summaries are results/'s job.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable
@@ -43,7 +44,7 @@ from simulator.errors import ServesimError
 from simulator.kv import DensePolicy, build_kv_policy
 from simulator.models import ModelSpec, dtype_bytes, load_model
 from simulator.moe import build_moe_cost_models, moe_metrics, moe_requested, plan_moe
-from simulator.scenario import Scenario
+from simulator.scenario import DEFAULT_NUM_REQUESTS, Scenario
 from simulator.speculative import Speculation
 from simulator.workload import LengthDist, RequestArrays, arrival_times, synthetic_requests
 
@@ -85,8 +86,26 @@ def resolve_limits(s: Scenario, max_model_len: int) -> SchedulerLimits:
     return SchedulerLimits(max_num_seqs=s.max_num_seqs, max_num_batched_tokens=budget, chunk_size=s.chunk_size)
 
 
+REQUEST_RECORD_BYTES = 256  # per simulated request: its arrays, recorder columns and result row (upper bound)
+
+
+def check_request_memory(num_requests: int) -> None:
+    """Refuse up front a run whose per-request records cannot fit in this machine's memory."""
+    need = num_requests * REQUEST_RECORD_BYTES
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > have / 2:
+        raise ServesimError(f"num_requests={num_requests} needs about {need / 2**30:.1f} GiB for its per-request "
+                            f"records ({REQUEST_RECORD_BYTES} B each); this machine has {have / 2**30:.1f} GiB: "
+                            "simulate fewer requests (percentiles converge long before)")
+
+
 def build_requests(s: Scenario) -> RequestArrays:
     """The scenario's prompts (trace or synthetic), fanned out into samples and length-capped."""
+    if s.num_requests is not None:
+        check_request_memory(s.num_requests * s.samples_per_prompt)
     rng = np.random.default_rng(s.seed)
     reqs = _prompts(s, rng)
     outputs = reqs.output_tokens
@@ -106,16 +125,17 @@ def _prompts(s: Scenario, rng: np.random.Generator) -> RequestArrays:
         from simulator.workload import load_trace
 
         reqs = load_trace(s.trace, s.trace_format, seed=s.seed)
-        if s.trace_arrivals == "trace":  # the file's own timestamps: at most its length
-            n = min(s.num_requests, len(reqs))
+        if s.trace_arrivals == "trace":  # the file's own timestamps: all of it, or the first num_requests
+            n = len(reqs) if s.num_requests is None else min(s.num_requests, len(reqs))
             return RequestArrays(reqs.arrival_s[:n], reqs.prompt_tokens[:n], reqs.output_tokens[:n])
         # lengths only, replayed cyclically in file order when more requests are asked for
-        idx = np.arange(s.num_requests) % len(reqs)
-        arrivals = arrival_times(rng, s.num_requests, s.rate, s.arrival, s.burstiness)
+        n = len(reqs) if s.num_requests is None else s.num_requests
+        idx = np.arange(n) % len(reqs)
+        arrivals = arrival_times(rng, n, s.rate, s.arrival, s.burstiness)
         return RequestArrays(arrivals, reqs.prompt_tokens[idx], reqs.output_tokens[idx])
     rate = float("inf") if s.closed_loop_users else s.rate
     return synthetic_requests(
-        rng, num_requests=s.num_requests, rate=rate, arrival=s.arrival, burstiness=s.burstiness,
+        rng, num_requests=s.num_requests or DEFAULT_NUM_REQUESTS, rate=rate, arrival=s.arrival, burstiness=s.burstiness,
         prompt=LengthDist.parse(s.prompt_tokens, field="prompt_tokens"),
         output=LengthDist.parse(s.output_tokens, field="output_tokens"),
     )

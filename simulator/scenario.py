@@ -17,6 +17,7 @@ from simulator.models import DTYPE_BYTES
 from simulator.speculative import PositionalAcceptance, parse_rates
 from simulator.workload import ARRIVALS, LengthDist
 
+DEFAULT_NUM_REQUESTS = 1000  # synthetic workloads when num_requests is unset (a trace: all of it)
 SCHEDULER_NAMES = ("static", "vllm", "sarathi")
 ROUTER_NAMES = ("round_robin", "least_loaded")
 PREEMPTION_MODES = ("recompute", "swap")
@@ -52,7 +53,7 @@ class Scenario:
     swap_space_gib: float = 4.0
     max_model_len: int | None = None  # None: the model's max_position_embeddings
     # workload
-    num_requests: int = 1000
+    num_requests: int | None = None  # None: the whole trace, or DEFAULT_NUM_REQUESTS synthetic requests
     rate: float = 8.0  # requests/s; inf = all at t=0
     arrival: str = "poisson"
     burstiness: float = 1.0
@@ -114,10 +115,11 @@ class Scenario:
     profile_mismatch_ok: bool = False
 
     def __post_init__(self) -> None:
-        _at_least(self, 1, "tp", "replicas", "max_num_seqs", "chunk_size", "block_size", "num_requests",
-                  "samples_per_prompt")
+        _check_types(self)
+        _at_least(self, 0, "seed")
+        _at_least(self, 1, "tp", "replicas", "max_num_seqs", "chunk_size", "block_size", "samples_per_prompt")
         _at_least(self, 1, "max_num_batched_tokens", "max_model_len", "closed_loop_users", "output_budget_tokens",
-                  optional=True)
+                  "num_requests", optional=True)
         if self.draft_model and (self.kv_policy != "dense" or self.samples_per_prompt > 1):
             _bad(self, "draft_model", "speculative decoding with kv_policy='dense' and samples_per_prompt=1")
         if self.samples_per_prompt > 1 and self.kv_policy != "dense":
@@ -202,6 +204,31 @@ def _bad(s: Scenario, name: str, allowed: str) -> None:
     raise ServesimError(f"{name}={getattr(s, name)!r} is invalid; allowed: {allowed}")
 
 
+INFINITE_OK = ("rate",)  # rate = inf: every request at t=0
+
+
+def _check_types(s: Scenario) -> None:
+    """Every field against its declared type (TOML, CLI and --vary values alike): integers are not
+    bools or floats, numbers are finite (rate may be inf), strings are strings."""
+    for name, kind in _FIELD_TYPES.items():
+        v = getattr(s, name)
+        optional = "None" in kind
+        if v is None and optional:
+            continue
+        base = kind.split("|")[0].strip()
+        if base == "bool" and not isinstance(v, bool):
+            _bad(s, name, "true or false")
+        elif base == "int" and (isinstance(v, bool) or not isinstance(v, int)):
+            _bad(s, name, "an integer" + (" (or unset)" if optional else ""))
+        elif base == "float":
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                _bad(s, name, "a number" + (" (or unset)" if optional else ""))
+            if math.isnan(v) or (math.isinf(v) and name not in INFINITE_OK):
+                _bad(s, name, "a finite number" + (" (or inf)" if name in INFINITE_OK else ""))
+        elif base == "str" and not isinstance(v, str):
+            _bad(s, name, "a string (a name or a path)" + (" (or unset)" if optional else ""))
+
+
 def _at_least(s: Scenario, low: int, *names: str, optional: bool = False) -> None:
     for name in names:
         v = getattr(s, name)
@@ -252,6 +279,8 @@ def scenario_from_dict(raw: dict, *, origin: str = "scenario") -> Scenario:
     values = dict(raw)
     if isinstance(values.get("rate"), str):
         values["rate"] = _parse_rate(values["rate"], origin)
+    if isinstance(values.get("rate"), bool):
+        raise ServesimError(f"{origin}: rate={values['rate']!r} is invalid; allowed: requests/s > 0, or inf")
     for key in ("prompt_tokens", "output_tokens"):
         if key in values:
             values[key] = str(values[key])
@@ -260,6 +289,8 @@ def scenario_from_dict(raw: dict, *, origin: str = "scenario") -> Scenario:
     try:
         return Scenario(**values)
     except TypeError as exc:
+        raise ServesimError(f"{origin}: {exc}") from None
+    except ServesimError as exc:
         raise ServesimError(f"{origin}: {exc}") from None
 
 

@@ -78,3 +78,57 @@ def test_malformed_trace_row_names_file_and_line(capsys, tmp_path):
 def test_models_lists_catalogs(capsys):
     code, out, _ = run(capsys, "models")
     assert code == 0 and "llama-3-8b" in out and "h100-sxm" in out
+
+
+@pytest.mark.parametrize("argv", [
+    # issue 16: Best-of-N groups in a tight KV cache (the siblings' copies of the partial prompt block)
+    ["--gpu-memory-utilization", "0.2125", "--samples-per-prompt", "4", "--scheduler", "vllm"],
+    ["--gpu-memory-utilization", "0.2125", "--samples-per-prompt", "8", "--scheduler", "sarathi"],
+    ["--gpu-memory-utilization", "0.2125", "--samples-per-prompt", "16", "--scheduler", "vllm", "--prompt-tokens", "100"],
+    # MoE expert offloading on a device whose cost model is a profile fit
+    ["--model", "mixtral-8x7b", "--hardware", "a100-80gb", "--expert-placement", "static"],
+    ["--model", "mixtral-8x7b", "--hardware", "a100-80gb", "--expert-placement", "lru", "--tp", "2"],
+    ["--model", "mixtral-8x7b", "--hardware", "a100-80gb", "--expert-placement", "static", "--samples-per-prompt", "4"],
+])
+def test_valid_runs_that_used_to_crash(capsys, argv):
+    code, out, err = run(capsys, "simulate", "--num-requests", "20", "--json", *argv)
+    assert code == 0, err
+    m = json.loads(out)["metrics"]
+    n = 20 * int(argv[argv.index("--samples-per-prompt") + 1]) if "--samples-per-prompt" in argv else 20
+    assert m["completed"] + m.get("failed", 0) == n
+
+
+@pytest.mark.parametrize("toml, message", [  # issue 16: typed scenario values, one line naming field and value
+    ('seed = "abc"', "seed='abc' is invalid; allowed: an integer"),
+    ("seed = 1.5", "seed=1.5 is invalid; allowed: an integer"),
+    ("model = 5", "model=5 is invalid; allowed: a string"),
+    ("trace = 3", "trace=3 is invalid; allowed: a string"),
+    ("rate = true", "rate=True is invalid; allowed: requests/s > 0"),
+    ('gpu_memory_utilization = "0.9"', "gpu_memory_utilization='0.9' is invalid; allowed: a number"),
+    ("step_overhead_ms = nan", "step_overhead_ms=nan is invalid; allowed: a finite number"),
+    ("profile_mismatch_ok = 1", "profile_mismatch_ok=1 is invalid; allowed: true or false"),
+])
+def test_scenario_file_values_are_typed(capsys, tmp_path, toml, message):
+    f = tmp_path / "s.toml"
+    f.write_text(toml + "\n")
+    code, _, err = run(capsys, "simulate", "--scenario", str(f), "--num-requests", "5")
+    assert code == 2 and f"{f}: {message}" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--kv-policy", "h2o", "--kv-budget", "inf"], "kv_budget=inf is invalid; allowed: a finite number"),
+    (["--kv-drop", "inf"], "kv_drop=inf is invalid"),
+    (["--prompt-tokens", "lognormal:inf:1"], "prompt_tokens='lognormal:inf:1': parameters must be finite"),
+    (["--prompt-tokens", "lognormal:1024:50"], "parameters out of range for lognormal"),
+    (["--slo-ttft-ms", "nan"], "slo_ttft_ms=nan is invalid"),
+    (["--swap-space-gib", "inf"], "swap_space_gib=inf is invalid"),
+    (["--spec-realign-overhead", "inf"], "spec_realign_overhead=inf is invalid"),
+    (["--seed", "-1"], "seed=-1 is invalid; allowed: an integer >= 0"),
+    (["--burstiness", "inf"], "burstiness=inf is invalid"),
+    (["--rate", "-inf"], "rate=-inf is invalid"),
+    (["--tp", "abc"], "argument --tp: invalid int value: 'abc'"),
+    (["--jobs", "0"], "unrecognized arguments: --jobs 0"),
+])
+def test_bad_values_are_one_line(capsys, argv, message):
+    code, _, err = run(capsys, "simulate", "--num-requests", "5", *argv)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "usage:" not in err

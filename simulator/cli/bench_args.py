@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from simulator.cli.arg_types import positive_int
 from simulator.errors import ServesimError
 from simulator.scenario import Scenario, load_scenario
 
@@ -14,7 +15,7 @@ def add_bench_target(p: argparse.ArgumentParser, *, with_model: bool = True) -> 
         p.add_argument("--model", help="the served model (catalog name or config.json); default: the file's model_id "
                                        "when it names a catalog model")
     p.add_argument("--hardware", help="the device the benchmark ran on (catalog name or device .toml)")
-    p.add_argument("--tp", type=int, help="tensor-parallel GPUs of the served engine (default 1)")
+    p.add_argument("--tp", type=positive_int, help="tensor-parallel GPUs of the served engine (default 1)")
     p.add_argument("--dtype", help="weight/KV dtype of the served model (default bf16)")
     p.add_argument("--scenario", metavar="FILE.toml", help="any other engine settings (max_num_seqs, "
                                                            "max_num_batched_tokens, gpu_memory_utilization, ...)")

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from simulator.cli.arg_types import positive_int
 from simulator.cli.report import require_report_extra, write_report
 from simulator.cli.simulate import add_scenario_arguments, scenario_from_args
 from simulator.errors import ServesimError
@@ -18,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a Scenario field (e.g. max_num_seqs or max-num-seqs) and its values; repeat for a cross product")
     p.add_argument("--json", action="store_true", help="print the compare document (JSON) to stdout")
     p.add_argument("--out", metavar="DIR", help="write compare.json to DIR")
-    p.add_argument("--jobs", type=int, default=None, help="parallel local processes (default: min(cpus, runs))")
+    p.add_argument("--jobs", type=positive_int, default=None, help="parallel local processes (default: min(cpus, runs))")
     p.add_argument("--report", metavar="FILE.html", help="also render the comparison as an HTML report")
 
 

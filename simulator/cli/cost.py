@@ -17,23 +17,24 @@ from simulator.accounting import (
     kinetics_cost,
     params_per_token,
 )
+from simulator.cli.arg_types import positive_float, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="catalog name, config.json path, or a comma-separated list")
-    p.add_argument("--prompt-tokens", type=int, required=True, help="L_in: prompt length (tokens)")
-    p.add_argument("--output-tokens", type=int, required=True, help="L: generated tokens per sample")
-    p.add_argument("--samples", type=int, default=1, help="N: samples per prompt (share the prompt's KV)")
+    p.add_argument("--prompt-tokens", type=positive_int, required=True, help="L_in: prompt length (tokens)")
+    p.add_argument("--output-tokens", type=positive_int, required=True, help="L: generated tokens per sample")
+    p.add_argument("--samples", type=positive_int, default=1, help="N: samples per prompt (share the prompt's KV)")
     p.add_argument("--hardware", help="device whose F_peak/BW sets the intensity and the seconds")
-    p.add_argument("--intensity", type=float, help="FLOPs per byte (default: the paper's 562.5)")
+    p.add_argument("--intensity", type=positive_float, help="FLOPs per byte (default: the paper's 562.5)")
     p.add_argument("--dtype", default="bf16", help="KV/weight dtype for bytes and peak FLOP/s (default bf16)")
     p.add_argument("--attention", default="dense", help=f"{' | '.join(ATTENTION_MODES)} (default dense)")
-    p.add_argument("--budget", type=int, help="topk/block_topk: attended tokens per query")
-    p.add_argument("--block-size", type=int, help="block_topk: tokens per block (one key scored per block)")
+    p.add_argument("--budget", type=positive_int, help="topk/block_topk: attended tokens per query")
+    p.add_argument("--block-size", type=positive_int, help="block_topk: tokens per block (one key scored per block)")
     p.add_argument("--counting", default="exact",
                    help=f"{' | '.join(COUNTINGS)}: dense attended total L*L_in + L(L-1)/2, or the paper's "
                         "(2*L_in + L)*L/2 (default exact)")
-    p.add_argument("--params-per-token", type=int, help="P (default: by --params-convention)")
+    p.add_argument("--params-per-token", type=positive_int, help="P (default: by --params-convention)")
     p.add_argument("--params-convention", default="exact", choices=PARAMS_CONVENTIONS,
                    help="P: exact = the active matmul parameters (default); kinetics = the model card's total "
                         "count with embeddings, at 3 significant figures, as the Kinetics authors count")

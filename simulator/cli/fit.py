@@ -47,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
         return fit_shipped.run(args)
     if not args.train:
         raise ServesimError("nothing to fit: give --train TABLE ... (or --device-calibrations, --engine-fit NAME, --power)")
+    from hardware import load_device
+
+    load_device(args.vidur_device)  # an unknown --vidur-device is an error before anything is read
     from profiles.fit import FittedProfile, evaluate, save_fit
     from simulator.cost import dtypes_match
 

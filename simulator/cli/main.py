@@ -28,9 +28,30 @@ COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (the usage block only with --help), exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+NEGATIVE_WORDS = ("-inf", "-infinity", "-nan")
+
+
+def _join_negative_words(argv: list[str]) -> list[str]:
+    """`--rate -inf` -> `--rate=-inf`: argparse would read '-inf' as an option."""
+    out: list[str] = []
+    for tok in argv:
+        if tok.lower() in NEGATIVE_WORDS and out and out[-1].startswith("--") and "=" not in out[-1]:
+            out[-1] = f"{out[-1]}={tok}"
+        else:
+            out.append(tok)
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="servesim", description="LLM serving simulator and profiler")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = _Parser(prog="servesim", description="LLM serving simulator and profiler")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         importlib.import_module(module).add_arguments(p)
@@ -40,7 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(_join_negative_words(sys.argv[1:] if argv is None else list(argv)))
+    except SystemExit as exc:  # --help (0) or a one-line argparse error (2), already printed
+        return exc.code if isinstance(exc.code, int) else 2
     if not args.command:
         parser.print_help()
         return 2

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from simulator.cli.arg_types import positive_float, positive_int
 from simulator.cli.report import require_report_extra, write_report
 from simulator.cli.simulate import add_scenario_arguments, scenario_from_args
 from simulator.errors import ServesimError
@@ -28,18 +29,18 @@ EPILOG = ("A probe (one replica, --probe-requests requests at one rate) is susta
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = EPILOG
     add_scenario_arguments(p, exclude=tuple(flag for flag, _ in GRID_FLAGS))
-    p.add_argument("--target-rate", type=float, required=True, help="requests/s the deployment must serve")
+    p.add_argument("--target-rate", type=positive_float, required=True, help="requests/s the deployment must serve")
     p.add_argument("--slo-percentile", type=float, default=99.0, help="percentile the SLOs apply to (default 99)")
     for flag, field in GRID_FLAGS:
         p.add_argument(flag, dest=f"grid_{field}", metavar="A,B", help=f"candidate {field} values (comma list)")
     p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2", help="more candidate dimensions")
-    p.add_argument("--probe-requests", type=int, default=400, help="requests per probe run (default 400)")
-    p.add_argument("--max-probes", type=int, default=8, help="simulations per candidate search (default 8)")
-    p.add_argument("--jobs", type=int, default=None, help="local processes (default: min(cpus, candidates))")
+    p.add_argument("--probe-requests", type=positive_int, default=400, help="requests per probe run (default 400)")
+    p.add_argument("--max-probes", type=positive_int, default=8, help="simulations per candidate search (default 8)")
+    p.add_argument("--jobs", type=positive_int, default=None, help="local processes (default: min(cpus, candidates))")
     p.add_argument("--ray", action="store_true", help="run candidate searches as Ray tasks")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local one)")
     p.add_argument("--store", metavar="DIR", help="result store (default .servesim-sweeps/<plan hash>)")
-    p.add_argument("--top", type=int, default=10, help="feasible configurations to list (default 10)")
+    p.add_argument("--top", type=positive_int, default=10, help="feasible configurations to list (default 10)")
     p.add_argument("--json", action="store_true", help="print plan.json to stdout")
     p.add_argument("--out", metavar="DIR", help="write plan.json to DIR")
     p.add_argument("--report", metavar="FILE.html", help="also render the plan as an HTML report")
@@ -51,6 +52,17 @@ def build_grid(args: argparse.Namespace) -> dict[str, list]:
     specs = [f"{field}={getattr(args, f'grid_{field}')}" for _, field in GRID_FLAGS
              if getattr(args, f"grid_{field}") is not None]
     return merge_varies(specs + list(args.vary))
+
+
+def check_names(grid: dict[str, list], base) -> None:
+    """Every model and device the grid names exists (a typo is an error, not an infeasible candidate)."""
+    from hardware import load_device
+    from simulator.models import load_model
+
+    for model in grid.get("model", [base.model]):
+        load_model(model, allow_unknown_architecture=base.allow_unknown_architecture)
+    for device in grid.get("hardware", [base.hardware]):
+        load_device(device)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
     base = scenario_from_args(args)
     slo = Slo(ttft_ms=base.slo_ttft_ms, tpot_ms=base.slo_tpot_ms, percentile=args.slo_percentile)
     settings = SearchSettings(probe_requests=args.probe_requests, max_probes=args.max_probes)
-    tasks = plan_tasks(base, build_grid(args), settings=settings, slo=slo, target_rate=args.target_rate)
+    grid = build_grid(args)
+    check_names(grid, base)
+    tasks = plan_tasks(base, grid, settings=settings, slo=slo, target_rate=args.target_rate)
     store_dir = Path(args.store) if args.store else default_store(tasks)
     t0 = time.perf_counter()
     bar = None

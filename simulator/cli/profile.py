@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from simulator.cli.arg_types import positive_int
 from simulator.errors import ServesimError
 from simulator.validation import model_config, profile_model
 
@@ -15,17 +16,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where to run the kernels")
     p.add_argument("--device-name", help="catalog device the table is for (default: cpu, or asked for on cuda)")
     p.add_argument("--dtype", default=None, help="fp32 (CPU default), bf16 (CUDA default), fp16")
-    p.add_argument("--tp", type=int, default=1, help="profile per-rank shapes of this tensor-parallel degree")
+    p.add_argument("--tp", type=positive_int, default=1, help="profile per-rank shapes of this tensor-parallel degree")
     p.add_argument("--quick", action="store_true", help="small grid, few repeats (under a minute for tiny models)")
     p.add_argument("--timing", choices=("quick", "full"), help="repeat plan (default: quick with --quick, else full)")
     p.add_argument("--gemm-layout", choices=("fused", "split"), default="fused",
                    help="fused: one QKV and one gate/up GEMM (vLLM); split: separate ones (Hugging Face)")
-    p.add_argument("--passes", type=int, default=1,
+    p.add_argument("--passes", type=positive_int, default=1,
                    help="time the grid this many times, spread over time (shared machines)")
     p.add_argument("--keep", choices=("middle", "fastest"), default="middle",
                    help="with --passes: each shape's middle pass, or its fastest (the uncontended estimate)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (fixed and recorded)")
-    p.add_argument("--max-tokens", type=int, help="largest token count in the GEMM grid")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (fixed and recorded)")
+    p.add_argument("--max-tokens", type=positive_int, help="largest token count in the GEMM grid")
     p.add_argument("--engine-overhead", action="store_true",
                    help="also time the real model's whole steps in Hugging Face transformers (random weights) "
                         "for the engine's per-step overhead beyond its kernels (needs transformers)")

@@ -34,7 +34,7 @@ OPTIONS = {
     "--preemption-mode": ("preemption_mode", str, "recompute or swap"),
     "--swap-space-gib": ("swap_space_gib", float, "CPU swap space per GPU for swap preemption"),
     "--max-model-len": ("max_model_len", int, "longest prompt+output (default: the model's)"),
-    "--num-requests": ("num_requests", int, "requests to simulate (a trace is cut to this many)"),
+    "--num-requests": ("num_requests", int, "requests to simulate (default: 1000 synthetic, or the whole trace)"),
     "--rate": ("rate", float, "requests/s (inf = all at t=0)"),
     "--arrival": ("arrival", str, "poisson or gamma"),
     "--burstiness": ("burstiness", float, "gamma shape (1 = Poisson, <1 burstier)"),

@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
         base = base.replace(num_requests=16, rate=float("inf"))
     accuracy = load_accuracy(args.accuracy) if args.accuracy else {}
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not models:
+        raise ServesimError(f"--models {args.models!r} names no model; give comma-separated models, e.g. qwen3-0.6b,qwen3-8b")
     grid = list(itertools.product(models, _ints(args.samples, "--samples"), _ints(args.budgets, "--budgets")))
     points = []
     for i, (model, n, budget) in enumerate(grid, start=1):

@@ -28,6 +28,7 @@ import json
 import sys
 from pathlib import Path
 
+from simulator.cli.arg_types import positive_int
 from simulator.cli.bench_args import add_bench_target, base_scenario
 from simulator.cli.profile import needs_profile_extra
 from simulator.errors import ServesimError
@@ -58,13 +59,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                    "with --bench: the served model (default: the file's model_id)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--batch-sizes", default="1,4,8", help="comma-separated static batch sizes")
-    p.add_argument("--prompt-tokens", type=int, default=64)
-    p.add_argument("--output-tokens", type=int, default=32)
-    p.add_argument("--batches", type=int, default=2, help="batches per batch size (requests = batches x size)")
-    p.add_argument("--runs", type=int, default=None,
+    p.add_argument("--prompt-tokens", type=positive_int, default=64)
+    p.add_argument("--output-tokens", type=positive_int, default=32)
+    p.add_argument("--batches", type=positive_int, default=2, help="batches per batch size (requests = batches x size)")
+    p.add_argument("--runs", type=positive_int, default=None,
                    help="rounds of serving every batch size, each followed by a profiling pass that "
                         "predicts it; medians over rounds are reported (default 5, --quick 3)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads for the run and the profile")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads for the run and the profile")
     p.add_argument("--quick", action="store_true", help="3 rounds and the quick timing plan (about a minute)")
     p.add_argument("--profile", help="predict from this profile table/fit instead of profiling between the runs")
     p.add_argument("--out", default="out/validate-profile", metavar="DIR",

@@ -83,7 +83,7 @@ class VllmScheduler(ContinuousScheduler):
             budget = lim.max_num_batched_tokens
             while pool.waiting and pool.num_running < lim.max_num_seqs:
                 head = pool.waiting[0]
-                if (head.total > budget or pool.blocks.blocks_for(head.total) > pool.blocks.num_free
+                if (head.total > budget or pool.blocks_to_grow(head, head.total) > pool.blocks.num_free
                         or not pool.admissible(head)):
                     break
                 seq = pool.admit_head()
@@ -151,6 +151,9 @@ class SarathiScheduler(ContinuousScheduler):
             else:
                 room = (len(seq.blocks) + pool.blocks.num_free) * pool.blocks.block_size - seq.computed
                 chunk = max(0, min(chunk, room))
+                if chunk and pool.blocks_to_grow(seq, chunk) > pool.blocks.num_free:
+                    # Best-of-N: the last chunk also copies the partial block per sibling; stop short of it
+                    chunk = min(chunk, seq.total - seq.computed - 1)
                 break
         if chunk:
             pool.grow(seq, chunk)

@@ -20,6 +20,9 @@ ARRIVALS = ("poisson", "gamma")
 DISTRIBUTIONS = ("constant", "uniform", "normal", "lognormal", "zipf")
 
 
+MAX_LENGTH_TOKENS = 1e9  # no request is longer; beyond it a parameter is a typo
+
+
 @dataclass(frozen=True, slots=True)
 class LengthDist:
     kind: str
@@ -35,6 +38,8 @@ class LengthDist:
                 return cls._checked("constant", float(parts[0]), 0.0, field=field, text=text)
             if len(parts) == 3 and parts[0] in DISTRIBUTIONS[1:]:
                 return cls._checked(parts[0], float(parts[1]), float(parts[2]), field=field, text=text)
+        except ServesimError:
+            raise
         except ValueError:
             pass
         raise ServesimError(
@@ -44,15 +49,19 @@ class LengthDist:
 
     @classmethod
     def _checked(cls, kind: str, a: float, b: float, *, field: str, text) -> "LengthDist":
+        if not all(math.isfinite(x) and abs(x) <= MAX_LENGTH_TOKENS for x in (a, b)):
+            raise ServesimError(f"{field}={text!r}: parameters must be finite numbers up to {MAX_LENGTH_TOKENS:.0e} tokens")
         ok = {
             "constant": a >= 1 and a == int(a),
             "uniform": 1 <= a <= b,
             "normal": a >= 1 and b >= 0,
-            "lognormal": a >= 1 and b >= 0,
+            "lognormal": a >= 1 and 0 <= b <= 10,
             "zipf": a > 1 and b >= 1,
         }[kind]
-        if not ok or not all(map(math.isfinite, (a, b))):
-            raise ServesimError(f"{field}={text!r}: parameters out of range for {kind}")
+        if not ok:
+            raise ServesimError(f"{field}={text!r}: parameters out of range for {kind} (constant: an integer >= 1; "
+                               "uniform: 1 <= LOW <= HIGH; normal/lognormal: MEAN >= 1, 0 <= SIGMA (lognormal <= 10); "
+                               "zipf: A > 1, MAX >= 1)")
         return cls(kind, a, b)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
