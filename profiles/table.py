@@ -8,6 +8,7 @@ tensor-parallel rank, in microseconds (the unit is in the column name). No torch
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -103,7 +104,7 @@ def _number(text: str, name: str, where: str, *, integer: bool = False) -> float
 def read_table(path: str | Path) -> list[ProfileRow]:
     """Rows of a table.csv; any bad row is an error naming the file, line and value."""
     path = Path(path)
-    with open(path, newline="") as fh:
+    with io.StringIO(read_text(path, "profile table"), newline="") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in ("op", "dtype", "time_median_us") if c not in (reader.fieldnames or ())]
         if missing:
@@ -135,12 +136,26 @@ def write_metadata(meta: dict, path: Path) -> None:
     path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
-def read_json(path: str | Path):
-    """A JSON file's contents; malformed JSON is a ProfileError naming the file."""
+def read_text(path: str | Path, what: str = "file") -> str:
+    """A text file's contents; bytes that are not UTF-8 are a ProfileError naming the file."""
     try:
-        return json.loads(Path(path).read_text())
+        return Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"{path}: not UTF-8 text (byte {exc.start}); a {what} is UTF-8 text") from None
+
+
+def read_json(path: str | Path) -> dict:
+    """A JSON object file's contents; non-UTF-8 bytes, malformed JSON or JSON that is not an object
+    are a ProfileError naming the file."""
+    text = read_text(path, "JSON file")
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ProfileError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path}: expected a JSON object (a servesim fit, profile metadata or calibration), "
+                           f"not a JSON {type(data).__name__}")
+    return data
 
 
 def read_metadata(path: str | Path) -> dict:

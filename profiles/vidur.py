@@ -9,10 +9,12 @@ column/row-parallel layers do. The min and max become p10/p90 (Vidur records no 
 from __future__ import annotations
 
 import csv
+import io
 import math
+import warnings
 from pathlib import Path
 
-from profiles.table import ProfileError, ProfileRow, make_shape
+from profiles.table import ProfileError, ProfileRow, make_shape, read_text
 
 # Vidur op -> our kernel op.
 VIDUR_OPS = {
@@ -47,7 +49,7 @@ def _shape(op: str, c: dict, tokens: int, tp: int) -> dict[str, int]:
 def import_vidur_csv(path: str | Path, *, dtype: str = "fp16") -> list[ProfileRow]:
     """Rows of one Vidur mlp.csv (Vidur profiles in fp16)."""
     path = Path(path)
-    with open(path, newline="") as fh:
+    with io.StringIO(read_text(path, "Vidur CSV"), newline="") as fh:
         reader = csv.DictReader(fh)
         names = reader.fieldnames or []
         tp_col = next((c for c in TP_COLUMNS if c in names), None)
@@ -56,25 +58,46 @@ def import_vidur_csv(path: str | Path, *, dtype: str = "fp16") -> list[ProfileRo
         if missing:
             raise ProfileError(f"{path}: not a Vidur compute profile, missing column(s) {missing}")
         ops = [op for op in VIDUR_OPS if f"time_stats.{op}.median" in names]
-        rows = []
+        rows, skipped = [], {}
         for line, raw in enumerate(reader, start=2):
-            rows += _rows_of(raw, ops, tp_col, dtype, f"{path}:{line}")
+            rows += _rows_of(raw, ops, tp_col, dtype, f"{path}:{line}", skipped)
+    if skipped:
+        # multi-model tables leave an op's cells empty on rows of models without that op (phi-2 has
+        # no post_attention_layernorm): those rows are imported without the op
+        detail = ", ".join(f"{op} x{n}" for op, n in sorted(skipped.items()))
+        warnings.warn(f"{path}: skipped {sum(skipped.values())} empty op cell(s) (rows whose model lacks "
+                      f"the op): {detail}", stacklevel=2)
+    if not rows:
+        raise ProfileError(f"{path}: no rows with a timed op")
     return rows
 
 
-def _rows_of(raw: dict, ops: list[str], tp_col: str, dtype: str, where: str) -> list[ProfileRow]:
+def _rows_of(raw: dict, ops: list[str], tp_col: str, dtype: str, where: str,
+             skipped: dict[str, int] | None = None) -> list[ProfileRow]:
+    """One CSV row's profile rows; an op whose time_stats cells are all empty is left out (counted
+    in `skipped`); an op with some cells but no median is an error."""
     try:
         c = {k: int(raw[k]) for k in ("n_head", "n_kv_head", "n_embd", "n_expanded_embd")}
         c["gated"] = str(raw.get("use_gated_mlp", "True")).strip().lower() == "true"
         tokens, tp = int(raw["num_tokens"]), int(raw[tp_col])
     except (TypeError, ValueError) as exc:
         raise ProfileError(f"{where}: bad shape column: {exc}") from None
+    bad = {k: v for k, v in (c | {"num_tokens": tokens, tp_col: tp}).items() if k != "gated" and v < 1}
+    if bad:
+        raise ProfileError(f"{where}: shape column(s) {bad}; allowed: integers >= 1")
     out = []
     for vop in ops:
         stats = {}
         for stat in ("min", "max", "mean", "median", "std"):
-            text = raw.get(f"time_stats.{vop}.{stat}", "")
-            stats[stat] = float(text) * 1e3 if text not in ("", None) else math.nan  # ms -> us
+            text = (raw.get(f"time_stats.{vop}.{stat}") or "").strip()
+            try:
+                stats[stat] = float(text) * 1e3 if text else math.nan  # ms -> us
+            except ValueError:
+                raise ProfileError(f"{where}: time_stats.{vop}.{stat}={text!r} is not a number") from None
+        if all(math.isnan(v) for v in stats.values()):
+            if skipped is not None:
+                skipped[vop] = skipped.get(vop, 0) + 1
+            continue
         if math.isnan(stats["median"]):
             raise ProfileError(f"{where}: time_stats.{vop}.median is missing")
         try:

@@ -55,11 +55,37 @@ def read_steps_csv(path: Path) -> dict[str, np.ndarray]:
     return {name: data[:, i] for i, name in enumerate(header)}
 
 
+RESULT_KINDS_HINT = "expected a servesim result: summary.json, compare.json or plan.json (a JSON object)"
+
+
+def read_result_json(path: Path) -> dict:
+    """A result file's JSON object; non-UTF-8 bytes, malformed JSON or anything but an object are a
+    ValueError naming the file and what was expected."""
+    try:
+        doc = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}); {RESULT_KINDS_HINT}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}); {RESULT_KINDS_HINT}") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: a JSON {type(doc).__name__}, not a servesim result; {RESULT_KINDS_HINT}")
+    return doc
+
+
+def _checked_kind(doc: dict, path: Path) -> str:
+    try:
+        return report_kind(doc)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
 def load_run_dir(path: Path, name: str | None = None) -> RunData:
     summary_path = path / "summary.json"
     if not summary_path.is_file():
         raise FileNotFoundError(f"{path} has no summary.json (expected a `servesim simulate --out` directory)")
-    summary = json.loads(summary_path.read_text())
+    summary = read_result_json(summary_path)
+    if _checked_kind(summary, summary_path) != "run":
+        raise ValueError(f"{summary_path}: a {summary.get('kind')} result, not a run summary")
     req, steps = path / "requests.csv", path / "steps.csv"
     return RunData(
         name=name or path.name,
@@ -74,7 +100,7 @@ def report_kind(doc: dict) -> str:
     if kind not in REPORT_KINDS:
         raise ValueError(f"result kind {kind!r} is not one of {REPORT_KINDS}")
     if kind == "run" and "metrics" not in doc:
-        raise ValueError("a run summary needs a 'metrics' section (is this a servesim summary.json?)")
+        raise ValueError("a run summary needs a 'metrics' section; " + RESULT_KINDS_HINT)
     return kind
 
 
@@ -90,10 +116,8 @@ def load_source(source, index: int = 0) -> RunData | dict:
             return load_run_dir(path)
         if not path.is_file():
             raise FileNotFoundError(f"no such result: {path}")
-        doc, name, parent = json.loads(path.read_text()), path.parent.name or path.stem, path.parent
-        if not isinstance(doc, dict):
-            raise ValueError(f"{path} is not a servesim result (expected a JSON object)")
-    if report_kind(doc) != "run":
+        doc, name, parent = read_result_json(path), path.parent.name or path.stem, path.parent
+    if _checked_kind(doc, Path(source) if parent is not None else name) != "run":
         return doc
     if parent is not None and (parent / "summary.json").is_file() and Path(source).name == "summary.json":
         return load_run_dir(parent)

@@ -124,7 +124,8 @@ def _prompts(s: Scenario, rng: np.random.Generator) -> RequestArrays:
     if s.trace:
         from simulator.workload import load_trace
 
-        reqs = load_trace(s.trace, s.trace_format, seed=s.seed)
+        reqs = load_trace(s.trace, s.trace_format, seed=s.seed, skip_zero_output=s.trace_skip_failed,
+                          require_timestamps=s.trace_arrivals == "trace")
         if s.trace_arrivals == "trace":  # the file's own timestamps: all of it, or the first num_requests
             n = len(reqs) if s.num_requests is None else min(s.num_requests, len(reqs))
             return RequestArrays(reqs.arrival_s[:n], reqs.prompt_tokens[:n], reqs.output_tokens[:n])

@@ -62,6 +62,7 @@ class Scenario:
     trace: str | None = None
     trace_format: str | None = None
     trace_arrivals: str = "trace"  # "trace": the file's timestamps; "rate": lengths only, arrivals from rate/arrival
+    trace_skip_failed: bool = False  # BurstGPT: skip rows with 0 output tokens (failed requests), counted in a warning
     closed_loop_users: int | None = None
     samples_per_prompt: int = 1  # Best-of-N: N samples per prompt share its KV blocks
     output_budget_tokens: int | None = None  # length budget (e.g. chain-of-thought): outputs capped
@@ -306,7 +307,9 @@ def load_scenario(path: str | Path) -> Scenario:
     if not path.is_file():
         raise ServesimError(f"scenario file {str(path)!r} does not exist")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ServesimError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ServesimError(f"{path}: not UTF-8 text (byte {exc.start}); a scenario is a UTF-8 TOML file") from None
     return scenario_from_dict(raw, origin=str(path))

@@ -79,7 +79,7 @@ def test_azure_day_rollover_nine_digits_and_plain_seconds(tmp_path):
 
 
 def test_burstgpt_zero_output_raises_by_default():
-    expect_error(DATA / "burstgpt_small.csv", 3, "Response tokens", "skip_zero_output=True")
+    expect_error(DATA / "burstgpt_small.csv", 3, "Response tokens", "--trace-skip-failed")
 
 
 def test_burstgpt_skip_zero_output_warns_with_count():

@@ -3,7 +3,6 @@ the cross product of --vary KEY=V1,V2 changes, as one table of metrics and delta
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -36,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
         raise ServesimError("compare needs at least one --vary KEY=V1,V2")
     if args.report:
         require_report_extra()
+    from simulator.results import check_destinations, write_document
+
+    check_destinations(args.out, args.report)  # before any work starts
     grid = merge_varies(args.vary)
     base = scenario_from_args(args)
     total = 1 + len(variant_scenarios(base, grid))
@@ -50,12 +52,7 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     text = compare_json(doc)
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "compare.json").write_text(text + "\n")
-    if args.report:
-        write_report([json.loads(text)], args.report)
+    write_document(text, "compare.json", out=args.out, report=args.report, render=write_report)
     if args.json:
         print(text)
     else:

@@ -5,7 +5,6 @@ configurations and the Pareto frontier. Resumable: finished candidates live in -
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -84,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
         raise ServesimError("--ray-address needs --ray")
     if args.ray:
         import_ray()
+    from simulator.results import check_destinations, write_document
+
+    check_destinations(args.out, args.report)  # before any work starts
     base = scenario_from_args(args)
     slo = Slo(ttft_ms=base.slo_ttft_ms, tpot_ms=base.slo_tpot_ms, percentile=args.slo_percentile)
     settings = SearchSettings(probe_requests=args.probe_requests, max_probes=args.max_probes)
@@ -106,11 +108,7 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     doc = plan_document(candidates, target_rate=args.target_rate, slo=slo)
     text = plan_json(doc)
-    if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "plan.json").write_text(text + "\n")
-    if args.report:
-        write_report([json.loads(text)], args.report)
+    write_document(text, "plan.json", out=args.out, report=args.report, render=write_report)
     if args.json:
         print(text)
         return 0

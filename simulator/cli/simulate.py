@@ -43,6 +43,7 @@ OPTIONS = {
     "--trace": ("trace", str, "replay a trace file (splitwise/vidur CSV, Azure, BurstGPT, Mooncake, ShareGPT)"),
     "--trace-format": ("trace_format", str, "trace format when it cannot be detected"),
     "--trace-arrivals": ("trace_arrivals", str, "trace: the file's timestamps; rate: its lengths with --rate/--arrival"),
+    "--trace-skip-failed": ("trace_skip_failed", bool, "BurstGPT: skip rows with 0 output tokens (failed requests)"),
     "--closed-loop-users": ("closed_loop_users", int, "N concurrent users instead of an arrival rate"),
     "--samples-per-prompt": ("samples_per_prompt", int, "Best-of-N: samples per prompt, sharing its KV"),
     "--output-budget-tokens": ("output_budget_tokens", int, "cap every output at this many tokens"),
@@ -104,6 +105,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", help="write summary.json, requests.csv, steps.csv (and trace.json)")
     p.add_argument("--chrome-trace", action="store_true", help="also write trace.json (Perfetto) to --out")
     p.add_argument("--report", metavar="FILE.html", help="also render an HTML report (needs the `report` extra)")
+    p.add_argument("--out-format", choices=("csv", "parquet"), default="csv",
+                   help="requests/steps tables as csv (default) or parquet (needs the `parquet` extra)")
     p.add_argument("--compare-baseline", action="store_true",
                    help="with --draft-model: also run without speculation and report the speedup")
 
@@ -130,11 +133,29 @@ def progress_bar(enabled: bool):
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.results import build_summary, format_summary, summary_json, write_outputs
+    from simulator.results import (
+        build_summary,
+        check_out_dir,
+        check_out_file,
+        format_summary,
+        summary_json,
+        write_outputs,
+    )
     from simulator.run import simulate
 
     if args.chrome_trace and not args.out:
         raise ServesimError("--chrome-trace needs --out DIR")
+    out_format = getattr(args, "out_format", "csv") or "csv"
+    if out_format != "csv" and not args.out:
+        raise ServesimError(f"--out-format {out_format} needs --out DIR")
+    if out_format == "parquet":
+        from simulator.results import require_parquet
+
+        require_parquet()
+    if args.out:  # destinations are checked before the run, not after it
+        check_out_dir(args.out)
+    if args.report:
+        check_out_file(args.report)
     scenario = scenario_from_args(args)
     if args.report:
         from simulator.cli.report import require_report_extra
@@ -154,10 +175,11 @@ def run(args: argparse.Namespace) -> int:
             raise ServesimError("--compare-baseline needs --draft-model (speculative decoding)")
         base = build_summary(simulate(scenario.replace(draft_model=None)))
         summary["speculative"].update(baseline_comparison(summary["metrics"], base["metrics"]))
+    written = []
     if args.out:
-        written = write_outputs(result, summary, Path(args.out), trace=args.chrome_trace)
+        written = write_outputs(result, summary, Path(args.out), trace=args.chrome_trace, out_format=out_format)
     if args.report:
-        written = (written if args.out else []) + [_write_report(result, summary, args)]
+        written = written + [_write_report(result, summary, args)]
     if args.json:
         print(summary_json(summary))
     else:
@@ -168,15 +190,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_report(result, summary: dict, args: argparse.Namespace) -> Path:
-    """The report reads result files: --out's, or ones written to a temporary directory."""
+    """The report reads csv result files: --out's, or ones written to a temporary directory; the
+    HTML goes to a temporary name beside --report and replaces it when complete."""
     import tempfile
 
     from simulator.cli.report import write_report
-    from simulator.results import write_outputs
+    from simulator.results import atomic_path, write_outputs
 
-    if args.out:
-        return write_report([Path(args.out)], args.report)
-    with tempfile.TemporaryDirectory(prefix="servesim-") as tmp:
-        run_dir = Path(tmp) / (Path(args.report).stem or "run")
-        write_outputs(result, summary, run_dir, trace=False)
-        return write_report([run_dir], args.report)
+    report = Path(args.report)
+    with atomic_path(report) as tmp_html:
+        if args.out and (getattr(args, "out_format", "csv") or "csv") == "csv":
+            write_report([Path(args.out)], tmp_html)
+        else:
+            with tempfile.TemporaryDirectory(prefix="servesim-") as tmp:
+                run_dir = Path(tmp) / (report.stem or "run")
+                write_outputs(result, summary, run_dir, trace=False)
+                write_report([run_dir], tmp_html)
+    return report

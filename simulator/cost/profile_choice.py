@@ -17,6 +17,7 @@ from simulator.errors import ServesimError
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "profiles" / "data"
 SAME_DTYPES = ({"bf16", "fp16"},)
+PROFILE_KINDS = "expected a saved fit (.json from `servesim fit --out`), a profile table directory or its table.csv"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +37,13 @@ def load_any(path: Path) -> FittedProfile:
         if path.suffix == ".json" and path.name != METADATA_NAME:
             return load_fit(path)
         profile = load_profile(path)
-    except (ProfileError, OSError, KeyError) as exc:
+    except (ProfileError, OSError) as exc:
         raise ServesimError(f"profile {str(path)!r}: {exc}") from None
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:  # a JSON object that is not a fit
+        if isinstance(exc, ValueError) and str(exc).startswith(str(path)):
+            raise ServesimError(f"{exc}; {PROFILE_KINDS}") from None
+        what = f"lacks key {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise ServesimError(f"profile {str(path)!r}: not a servesim profile ({what}); {PROFILE_KINDS}") from None
     provenance = dict(profile.metadata) | {"table": str(profile.path)}
     return FittedProfile.from_rows(profile.rows, provenance)
 

@@ -71,6 +71,7 @@ class _NoBookkeeping:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DensePolicy(_NoBookkeeping):
     name: str = "dense"
+    note: str = ""  # why a model's own policy (sliding windows) was not applied
 
     def seq_budget(self, prompt: int, output: int):
         return None
@@ -88,7 +89,7 @@ class DensePolicy(_NoBookkeeping):
         return prompt + output
 
     def describe(self) -> dict:
-        return {"name": self.name}
+        return {"name": self.name, "note": self.note} if self.note else {"name": self.name}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -319,6 +320,9 @@ def build_kv_policy(s, model: ModelSpec | None = None) -> KvPolicy:
     their policy (another kv_policy on such a model is refused: they are not combined)."""
     cls = KV_POLICIES[s.kv_policy]
     window = window_policy(model) if model is not None else None
+    if window is not None and (s.samples_per_prompt > 1 or s.draft_model):
+        return DensePolicy(note=f"{model.name}'s sliding windows ({window.window} tokens) are not applied with "
+                                "Best-of-N sharing or speculative decoding: its KV is priced dense (an upper bound)")
     if window is not None:
         if cls is not DensePolicy:
             raise ValueError(f"kv_policy={s.kv_policy!r} on {model.name}, whose layers already attend through a "

@@ -27,6 +27,11 @@ ARITHMETIC_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "n_sh
                    "new_decoder_architecture", "alibi", "attention_chunk_size", "num_nextn_predict_layers",
                    "parallel_attn", "use_sliding_window", "interleave_moe_layer_step", "no_rope_layers",
                    "word_embed_proj_dim")
+# sizes that must be integers >= 1 wherever a config gives them (0 or negative would divide by zero
+# or build an empty model deep inside the cost model)
+POSITIVE_KEYS = frozenset({"hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+                           "head_dim", "vocab_size", "max_position_embeddings", "intermediate_size", "ffn_dim",
+                           "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "kv_lora_rank"})
 
 
 class _Config:
@@ -50,9 +55,12 @@ class _Config:
     def int(self, key: str, default: int | None = None) -> int:
         v = self.get(key, default) if default is not None else self.need(key)
         try:
-            return int(v)
-        except (TypeError, ValueError):
+            out = int(v)
+        except (TypeError, ValueError, OverflowError):
             raise ServesimError(f"{self.origin}: {key} is {v!r}, not an integer") from None
+        if key in POSITIVE_KEYS and out < 1:
+            raise ServesimError(f"{self.origin}: {key} is {v!r}; allowed: an integer >= 1")
+        return out
 
 
 def _trivial(v) -> bool:

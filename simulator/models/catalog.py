@@ -93,13 +93,21 @@ def _id_quantization(text: str) -> tuple[str, dict] | None:
     return None
 
 
+def _json_kind(data) -> str:
+    return {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(data), "null")
+
+
 def _read_json(path: Path, what: str) -> dict:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ServesimError(f"{path}: not UTF-8 text (byte {exc.start}); {what} is a UTF-8 JSON file") from None
     except json.JSONDecodeError as exc:
         raise ServesimError(f"{path}: not valid JSON: {exc}") from None
+    except OSError as exc:
+        raise ServesimError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
     if not isinstance(data, dict):
-        raise ServesimError(f"{path}: {what} holds an object, not a {type(data).__name__}")
+        raise ServesimError(f"{path}: {what} must be a JSON object, not a JSON {_json_kind(data)}")
     return data
 
 

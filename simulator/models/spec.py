@@ -70,7 +70,7 @@ class ModelSpec:
     def __post_init__(self) -> None:
         for name in ("num_layers", "hidden_size", "num_heads", "num_kv_heads", "head_dim", "vocab_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"model {self.name}: {name} must be >= 1, got {getattr(self, name)}")
+                raise ValueError(f"model {self.name}: {name} is {getattr(self, name)}; allowed: an integer >= 1")
         if self.num_heads % self.num_kv_heads:
             raise ValueError(
                 f"model {self.name}: num_attention_heads={self.num_heads} is not a multiple of "

@@ -72,6 +72,8 @@ def format_summary(summary: dict) -> str:
     if kv["name"] == "sliding_window":
         lines.append(f"KV: the model's sliding-window layers (window {kv['window']} tokens on "
                      f"{1 - kv['full_fraction']:.0%} of layers)")
+    elif kv.get("note"):
+        lines.append(f"KV: {kv['note']}")
     elif kv["name"] != "dense":
         knobs = ", ".join(f"{k}={v}" for k, v in kv.items() if k != "name")
         lines.append(f"KV policy: {kv['name']} ({knobs}); accuracy not modelled")

@@ -11,7 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import sys
 import tempfile
+import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable
@@ -35,6 +38,19 @@ class SweepStore:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        self.clean_tmp()
+
+    def clean_tmp(self) -> int:
+        """Remove `*.tmp` files a killed writer left behind; returns how many."""
+        removed = 0
+        if self.root.is_dir():
+            for p in self.root.glob("*.tmp"):
+                try:
+                    p.unlink()
+                    removed += 1
+                except OSError:
+                    pass
+        return removed
 
     def path(self, key: str) -> Path:
         return self.root / f"{key}.json"
@@ -44,9 +60,13 @@ class SweepStore:
         if not p.is_file():
             return None
         try:
-            return json.loads(p.read_text())
-        except json.JSONDecodeError:  # not ours (writes are atomic): recompute it
+            record = json.loads(p.read_bytes().decode("utf-8"))
+        except (ValueError, OSError):  # not ours (writes are atomic): say so, recompute it
+            record = None
+        if not isinstance(record, dict):
+            print(f"servesim: warning: store entry {p} is unreadable; recomputing it", file=sys.stderr)
             return None
+        return record
 
     def save(self, key: str, record: dict) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -86,14 +106,96 @@ def run_tasks(fn: Callable[[dict], dict], tasks: list[dict], *, on_done: Callabl
         for i, task in enumerate(tasks):
             on_done(i, fn(task))
         return
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
-        futures = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), initializer=_worker_init,
+                             initargs=(os.getpid(),)) as pool:
+        previous = _install_sigterm(pool)
         try:
+            futures = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
             for fut in as_completed(futures):
                 on_done(futures[fut], fut.result())
-        except BaseException:  # Ctrl-C or a failed task: drop what has not started
+        except BaseException:  # Ctrl-C, SIGTERM or a failed task: drop what has not started
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+# ---- no orphaned workers ----
+
+PR_SET_PDEATHSIG = 1
+WATCHDOG_PERIOD_S = 0.5
+
+
+def _worker_init(parent_pid: int) -> None:
+    """In each pool worker: die with the parent. On Linux the kernel sends SIGTERM when the parent
+    exits (prctl PR_SET_PDEATHSIG); everywhere a daemon thread also polls for the parent."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends the pool
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    start_ppid = os.getppid()
+    if not _alive(parent_pid):
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid, start_ppid), daemon=True,
+                     name="servesim-parent-watchdog").start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _watch_parent(parent_pid: int, start_ppid: int) -> None:
+    import time
+
+    while True:
+        time.sleep(WATCHDOG_PERIOD_S)
+        if os.getppid() != start_ppid or not _alive(parent_pid):
+            os._exit(1)
+
+
+def _install_sigterm(pool: ProcessPoolExecutor):
+    """SIGTERM in the parent: terminate the pool's workers and exit 143 (128 + SIGTERM). Returns the
+    previous handler, or None where one cannot be installed (not the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_sigterm(signum, frame):
+        _terminate_workers(pool)
+        raise SystemExit(128 + signal.SIGTERM)
+
+    try:
+        return signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:
+        return None
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for p in procs:
+        try:
+            p.terminate()
+        except (OSError, AttributeError, ValueError):
+            pass
+    for p in procs:
+        try:
+            p.join(timeout=2)
+            if p.is_alive():
+                p.kill()
+        except (OSError, AttributeError, ValueError, AssertionError):
+            pass
 
 
 def import_ray():

@@ -5,19 +5,20 @@ parsed by bench_results.py; arrivals at their send times when the file has them,
 Owns parsing and validating trace files (format detection, per-line error messages) and, for
 ShareGPT, the token-count estimate and the synthetic Poisson arrivals. Bad input raises
 ServesimError naming the file and the 1-based line. Rows are never dropped silently: BurstGPT
-zero-output rows need skip_zero_output=True (then a TraceWarning gives the count), and skipped
-ShareGPT turns are counted in a TraceWarning.
+zero-output rows need skip_zero_output=True (CLI --trace-skip-failed; then a TraceWarning gives the
+count), and skipped ShareGPT turns are counted in a TraceWarning. CSV formats are read with pandas
+(every cell as text, then validated). "lengths" is a length-only CSV (Vidur's: num_prefill_tokens,
+num_decode_tokens, no arrival column): every arrival is 0, for --trace-arrivals rate.
 """
 from __future__ import annotations
 
-import csv
+import io
 import json
 import math
 import re
 import warnings
-from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterator, TextIO
+from typing import TYPE_CHECKING, Callable, Iterator, TextIO
 
 import numpy as np
 
@@ -25,13 +26,16 @@ from simulator.errors import ServesimError
 from simulator.workload.bench_results import read_bench_result
 from simulator.workload.requests import RequestArrays
 
-TRACE_FORMATS = ("splitwise", "azure", "burstgpt", "mooncake", "sharegpt", "bench")
+if TYPE_CHECKING:
+    import pandas as pd
+
+TRACE_FORMATS = ("splitwise", "azure", "burstgpt", "mooncake", "sharegpt", "bench", "lengths")
 SHAREGPT_BYTES_PER_TOKEN = 4.0  # rough average for English text under BPE tokenizers
 SHAREGPT_HUMAN_ROLES = frozenset({"human", "user"})
 SHAREGPT_MODEL_ROLES = frozenset({"gpt", "assistant", "chatgpt", "bard", "bing"})
 _MOONCAKE_KEYS = ("timestamp", "input_length", "output_length")
-_EPOCH = datetime(1970, 1, 1)
-_AZURE_TIME = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?\s*")
+_DATE_START = re.compile(r"\s*\d{4}-\d{2}-\d{2}[ T]")  # guards pandas from 'now', 'today', 'May 10'
+_PANDAS_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
 class TraceWarning(UserWarning):
@@ -74,27 +78,51 @@ def _time(value: object) -> float | int:
 
 
 def _azure_time_ns(text: str) -> int:
-    """'YYYY-MM-DD HH:MM:SS[.f]' (1-9 fraction digits, no zone) or plain seconds -> integer ns."""
-    m = _AZURE_TIME.fullmatch(text)
-    if m is None:
-        try:
-            seconds = _number(text)
-        except ValueError:
-            raise ValueError(f"{text.strip()!r} is neither 'YYYY-MM-DD HH:MM:SS[.fraction]' "
-                             "nor a number of seconds") from None
-        return round(_time(seconds) * 10**9)
+    """An ISO date-time (any fraction digits, optional UTC offset; naive = UTC) or plain seconds ->
+    integer ns since the epoch (seconds: ns from 0)."""
+    import pandas as pd  # lazily: `import simulator` stays light
+
     try:
-        whole_s = (datetime(*(int(g) for g in m.groups()[:6])) - _EPOCH) // timedelta(seconds=1)
-    except ValueError as e:
-        raise ValueError(f"{text.strip()!r}: {e}") from None
-    return whole_s * 10**9 + int((m.group(7) or "").ljust(9, "0"))
+        seconds = _number(text)
+    except ValueError:
+        pass
+    else:
+        return round(_time(seconds) * 10**9)
+    if not _DATE_START.match(text):
+        raise ValueError(f"{text.strip()!r} is neither a date-time 'YYYY-MM-DD HH:MM:SS[.fraction][+HH:MM]' "
+                         "nor a number of seconds")
+    try:
+        ts = pd.to_datetime(text.strip(), format="mixed", utc=True)
+    except (ValueError, OverflowError) as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"{text.strip()!r} is not a date-time 'YYYY-MM-DD HH:MM:SS[.fraction][+HH:MM]': "
+                         f"{reason}") from None
+    return int(ts.as_unit("ns").value)
+
+
+def _azure_times_ns(cells: "pd.Series") -> np.ndarray:
+    """Vectorized _azure_time_ns: int64 ns, or the sentinel -1 where a cell needs the slow path."""
+    import pandas as pd  # lazily: `import simulator` stays light
+
+    num = np.array(pd.to_numeric(cells, errors="coerce"), dtype=np.float64)
+    out = np.full(len(cells), -1, dtype=np.int64)
+    ok = np.isfinite(num) & (num >= 0)
+    out[ok] = np.round(num[ok] * 1e9).astype(np.int64)
+    rest = ~ok & cells.str.match(_DATE_START).to_numpy(dtype=bool)
+    if rest.any():
+        dt = pd.to_datetime(cells[rest].str.strip(), format="ISO8601", utc=True, errors="coerce")
+        ns = dt.dt.as_unit("ns").astype("int64").to_numpy()
+        out[np.flatnonzero(rest)[dt.notna().to_numpy()]] = ns[dt.notna().to_numpy()]
+    return out
 
 
 # format -> ((time, prompt, output) column names, time parser, seconds per time unit)
-_CSV_SPECS: dict[str, tuple[tuple[str, str, str], Callable[[str], float | int], float]] = {
+# (time column None: no timestamps, every arrival 0). Detection tries them in this order.
+_CSV_SPECS: dict[str, tuple[tuple[str | None, str, str], Callable[[str], float | int], float]] = {
     "splitwise": (("arrived_at", "num_prefill_tokens", "num_decode_tokens"), _time, 1.0),
     "azure": (("TIMESTAMP", "ContextTokens", "GeneratedTokens"), _azure_time_ns, 1e-9),
     "burstgpt": (("Timestamp", "Request tokens", "Response tokens"), _time, 1.0),
+    "lengths": ((None, "num_prefill_tokens", "num_decode_tokens"), _time, 1.0),
 }
 
 
@@ -111,7 +139,8 @@ def _collect(path: Path, fmt: str, cols: tuple[str, ...], rows: Iterator[_Row], 
         if o < 1 and fmt == "burstgpt" and skip_zero_output:
             skipped += 1
         elif o < 1:
-            hint = (" (a failed request in BurstGPT); pass skip_zero_output=True to skip such rows"
+            hint = (" (a failed request in BurstGPT); pass --trace-skip-failed (scenario key "
+                    "trace_skip_failed) to skip such rows"
                     if fmt == "burstgpt" else "; outputs need >= 1 token")
             raise ServesimError(f"{path}, line {line}: {cols[2]} is 0{hint}")
         else:
@@ -123,32 +152,80 @@ def _collect(path: Path, fmt: str, cols: tuple[str, ...], rows: Iterator[_Row], 
         raise ServesimError(f"{path}, line {line}: no requests in the trace")
     times, prompts, outputs = zip(*kept)
     first = min(times)  # exact integer/float subtraction before scaling to seconds
-    arrival_s = np.array([t - first for t in times], dtype=np.float64) * time_unit_s
+    units_per_s = round(1 / time_unit_s)  # dividing (not * 1e-9) rounds ns/ms to the nearest float
+    arrival_s = np.array([t - first for t in times], dtype=np.float64) / units_per_s
     return RequestArrays.from_columns(arrival_s, prompts, outputs)
 
 
-def _csv_rows(path: Path, fmt: str, f: TextIO) -> Iterator[_Row]:
+def _numbers(cells: "pd.Series", whole: bool) -> np.ndarray:
+    """Vectorized _count (whole=True) / _time: float64, NaN where a cell needs the slow path."""
+    import pandas as pd  # lazily: `import simulator` stays light
+
+    num = np.array(pd.to_numeric(cells, errors="coerce"), dtype=np.float64)
+    bad = ~np.isfinite(num) | (num < 0)
+    if whole:
+        bad |= np.isfinite(num) & (num != np.floor(num))
+    num[bad] = np.nan
+    return num
+
+
+def _csv_rows(path: Path, fmt: str, text: str) -> Iterator[_Row]:
+    """Rows of a CSV trace, read by pandas as text; line numbers are the file's (header = 1)."""
+    import pandas as pd  # lazily: `import simulator` stays light
+
     cols, parse_time, _ = _CSV_SPECS[fmt]
-    reader = csv.reader(f)
-    header = [c.strip() for c in next(reader, [])]
-    missing = [c for c in cols if c not in header]
+    try:
+        frame = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False,
+                            skip_blank_lines=False)
+    except pd.errors.EmptyDataError:
+        frame = pd.DataFrame()
+    except pd.errors.ParserError as e:
+        m = _PANDAS_FIELDS.search(str(e))
+        if m:
+            want, line, saw = m.groups()
+            raise ServesimError(f"{path}, line {line}: {saw} fields, header has {want}") from None
+        raise ServesimError(f"{path}: not a readable CSV file: {str(e).strip().splitlines()[0]}") from None
+    header = [c.strip() for c in frame.iloc[0]] if len(frame) else []
+    needed = [c for c in cols if c is not None]
+    missing = [c for c in needed if c not in header]
     if missing:
         raise ServesimError(f"{path}, line 1: {fmt} header lacks column(s) {missing}; "
-                            f"found {header}; required {list(cols)}")
-    ti, pi, oi = (header.index(c) for c in cols)
-    width, parsers = max(ti, pi, oi) + 1, (parse_time, _count, _count)
-    for row in reader:
-        if not row or (len(row) == 1 and not row[0].strip()):
+                            f"found {header}; required {needed}")
+    data = frame.iloc[1:]
+    idx = [None if c is None else header.index(c) for c in cols]
+    cells = [None if i is None else data.iloc[:, i] for i in idx]
+    if cols[0] is None:
+        times = np.zeros(len(data), dtype=np.int64)
+    elif fmt == "azure":
+        times = _azure_times_ns(cells[0])
+    else:
+        times = _numbers(cells[0], whole=False)
+    prompts, outputs = _numbers(cells[1], whole=True), _numbers(cells[2], whole=True)
+    good = ~(np.isnan(prompts) | np.isnan(outputs))
+    if times.dtype == np.int64:  # azure ns; -1 marks a cell for the slow path
+        good &= times >= 0
+    else:
+        good &= ~np.isnan(times)
+    times_list = times.tolist()
+    lines, width = text.split("\n"), max(i for i in idx if i is not None) + 1
+    p_list, o_list = prompts.tolist(), outputs.tolist()
+    for k, ok in enumerate(good.tolist()):
+        line = k + 2
+        if ok:
+            yield line, times_list[k], int(p_list[k]), int(o_list[k])
+            continue
+        raw = lines[k + 1] if k + 1 < len(lines) else ""
+        if not raw.strip():
             continue  # blank line
-        if len(row) < width:
-            raise ServesimError(f"{path}, line {reader.line_num}: {len(row)} fields, "
-                                f"header has {len(header)}")
-        try:
-            parsed = (parse_time(row[ti]), _count(row[pi]), _count(row[oi]))
-        except ValueError:  # find which cell failed, for the message
-            for col, parse, cell in zip(cols, parsers, (row[ti], row[pi], row[oi])):
-                _reraise_at(path, reader.line_num, f"column {col!r}", parse, cell)
-        yield reader.line_num, *parsed
+        row = data.iloc[k]
+        if len(row) > 0 and any(v == "" for v in (row.iloc[i] for i in idx if i is not None)):
+            n_fields = pd.read_csv(io.StringIO(raw), header=None, dtype=str).shape[1]
+            if n_fields < width:
+                raise ServesimError(f"{path}, line {line}: {n_fields} fields, header has {len(header)}")
+        parsers = (parse_time, _count, _count)
+        values = [0 if i is None else _reraise_at(path, line, f"column {c!r}", parse, row.iloc[i])
+                  for c, parse, i in zip(cols, parsers, idx)]
+        yield line, *values
 
 
 def _reraise_at(path: Path, line: int, where: str, parse: Callable, value: object):
@@ -290,21 +367,23 @@ def detect_format(path: str | Path) -> str:
     if first.startswith("{") and (path.suffix.lower() == ".jsonl"
                                   or all(f'"{k}"' in first for k in _MOONCAKE_KEYS)):
         return "mooncake"
-    header = {c.strip() for c in next(csv.reader([first]), [])}
+    header = {c.strip().strip('"').strip() for c in first.split(",")}
     for fmt, (cols, _, _) in _CSV_SPECS.items():
-        if header.issuperset(cols):
+        if header.issuperset(c for c in cols if c is not None):
             return fmt
     raise ServesimError(f"{path}, line 1: cannot tell the trace format from {first[:80]!r}; "
-                        f"pass format= one of {list(TRACE_FORMATS)}")
+                        f"pass --trace-format one of {list(TRACE_FORMATS)}")
 
 
 def load_trace(path: str | Path, format: str | None = None, *, tokenizer_path: str | Path | None = None,
                sharegpt_rate: float | None = None, seed: int = 0,
-               skip_zero_output: bool = False) -> RequestArrays:
+               skip_zero_output: bool = False, require_timestamps: bool = False) -> RequestArrays:
     """Load a trace file as RequestArrays (sorted, first arrival at t=0).
 
     format: one of TRACE_FORMATS, or None to detect it. tokenizer_path, sharegpt_rate (req/s,
     None = all at t=0) and seed apply to "sharegpt" only; skip_zero_output to "burstgpt" only.
+    require_timestamps (the scenario's trace_arrivals="trace"): a "lengths" file, which has no
+    arrival times, is then an error.
     ShareGPT: each human turn directly followed by a model turn is one request (prompt = that
     human text alone, without earlier turns; output = the reply). Its token counts come from the
     tokenizer, else are an estimate: max(1, round(utf8_bytes / 4)), ~4 bytes per English BPE token.
@@ -318,17 +397,21 @@ def load_trace(path: str | Path, format: str | None = None, *, tokenizer_path: s
     if fmt != "sharegpt" and (tokenizer_path is not None or sharegpt_rate is not None):
         raise ServesimError(f"tokenizer_path and sharegpt_rate apply to sharegpt traces, not {fmt}")
     if fmt != "burstgpt" and skip_zero_output:
-        raise ServesimError(f"skip_zero_output applies to burstgpt traces, not {fmt}")
+        raise ServesimError(f"--trace-skip-failed (skip_zero_output) applies to burstgpt traces, not {fmt}")
+    if fmt == "lengths" and require_timestamps:
+        raise ServesimError(f"{path}: a length-only trace (no arrival timestamps); pass --trace-arrivals rate "
+                            "(scenario key trace_arrivals = \"rate\") to give arrivals from --rate/--arrival")
     try:
         if fmt == "sharegpt":
             tok_path = None if tokenizer_path is None else Path(tokenizer_path)
             return _load_sharegpt(path, tok_path, sharegpt_rate, seed)
         if fmt == "bench":
             return read_bench_result(path).requests()
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            if fmt == "mooncake":  # Mooncake timestamps are milliseconds
+        if fmt == "mooncake":  # Mooncake timestamps are milliseconds
+            with path.open(encoding="utf-8-sig", newline="") as f:
                 return _collect(path, fmt, _MOONCAKE_KEYS, _mooncake_rows(path, f), 1e-3)
-            cols, _, time_unit_s = _CSV_SPECS[fmt]
-            return _collect(path, fmt, cols, _csv_rows(path, fmt, f), time_unit_s, skip_zero_output)
+        cols, _, time_unit_s = _CSV_SPECS[fmt]
+        text = path.read_text(encoding="utf-8-sig")
+        return _collect(path, fmt, cols, _csv_rows(path, fmt, text), time_unit_s, skip_zero_output)
     except UnicodeDecodeError as e:
         raise ServesimError(f"{path}: not UTF-8 text (byte offset {e.start}): {e.reason}") from None
