@@ -7,7 +7,6 @@ tensor-parallel rank, in microseconds (the unit is in the column name). No torch
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -84,10 +83,11 @@ def make_shape(**dims: int) -> dict[str, int]:
 
 
 def write_table(rows: list[ProfileRow], path: Path) -> None:
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(COLUMNS)
-        w.writerows(r.as_csv_row() for r in rows)
+    """table.csv through pandas (the columns in COLUMNS order, one row per shape)."""
+    import pandas as pd
+
+    frame = pd.DataFrame([r.as_csv_row() for r in rows], columns=list(COLUMNS))
+    frame.to_csv(path, index=False, lineterminator="\r\n")
 
 
 def _number(text: str, name: str, where: str, *, integer: bool = False) -> float:
@@ -103,30 +103,35 @@ def _number(text: str, name: str, where: str, *, integer: bool = False) -> float
 
 def read_table(path: str | Path) -> list[ProfileRow]:
     """Rows of a table.csv; any bad row is an error naming the file, line and value."""
+    import pandas as pd
+
     path = Path(path)
-    with io.StringIO(read_text(path, "profile table"), newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in ("op", "dtype", "time_median_us") if c not in (reader.fieldnames or ())]
-        if missing:
-            raise ProfileError(f"{path}: missing column(s) {missing}; expected columns {COLUMNS}")
-        rows = []
-        for line, raw in enumerate(reader, start=2):
-            where = f"{path}:{line}"
-            median = raw.get("time_median_us")
-            if median is None or median.strip() == "":
-                raise ProfileError(f"{where}: time_median_us is missing (row {raw})")
-            try:
-                rows.append(ProfileRow(
-                    op=raw["op"], dtype=raw["dtype"],
-                    shape={c: _number(raw.get(c), c, where, integer=True) for c in SHAPE_COLUMNS},
-                    **{c: _number(raw.get(c), c, where) for c in TIME_COLUMNS},
-                    extra={c: _number(raw.get(c), c, where) for c in EXTRA_COLUMNS
-                           if raw.get(c) not in (None, "")},
-                ))
-            except ValueError as exc:
-                if isinstance(exc, ProfileError):
-                    raise
-                raise ProfileError(f"{where}: {exc} (row {dict(raw)})") from None
+    text = read_text(path, "profile table")
+    try:  # every cell as text; the checks below name the line and value of a bad one
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ProfileError(f"{path}: not a CSV table: {str(exc).splitlines()[0]}") from None
+    missing = [c for c in ("op", "dtype", "time_median_us") if c not in frame.columns]
+    if missing:
+        raise ProfileError(f"{path}: missing column(s) {missing}; expected columns {COLUMNS}")
+    rows = []
+    for line, raw in enumerate(frame.to_dict("records"), start=2):
+        where = f"{path}:{line}"
+        median = raw.get("time_median_us")
+        if median is None or median.strip() == "":
+            raise ProfileError(f"{where}: time_median_us is missing (row {raw})")
+        try:
+            rows.append(ProfileRow(
+                op=raw["op"], dtype=raw["dtype"],
+                shape={c: _number(raw.get(c), c, where, integer=True) for c in SHAPE_COLUMNS},
+                **{c: _number(raw.get(c), c, where) for c in TIME_COLUMNS},
+                extra={c: _number(raw.get(c), c, where) for c in EXTRA_COLUMNS
+                       if raw.get(c) not in (None, "")},
+            ))
+        except ValueError as exc:
+            if isinstance(exc, ProfileError):
+                raise
+            raise ProfileError(f"{where}: {exc} (row {dict(raw)})") from None
     if not rows:
         raise ProfileError(f"{path}: no rows")
     return rows
