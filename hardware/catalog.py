@@ -26,8 +26,13 @@ def catalog_file(name_or_path: str | Path, data_dir: Path, *, what: str, example
                  error: type[ValueError]) -> tuple[Path, bool]:
     """(file, shipped?) for a catalog name in `data_dir` or a path to a user's TOML file; `error`
     lists the known names when neither exists."""
+    if isinstance(name_or_path, str) and not name_or_path.strip():
+        known = ", ".join(sorted(p.stem for p in data_dir.glob("*.toml")))
+        raise error(f"{what} {name_or_path!r} is empty; give a known {what} ({known}) or a path to a .toml file")
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
+        if path.is_dir():
+            raise error(f"{what} file {str(path)!r} is a directory; expected a .toml file (see {example})")
         if not path.is_file():
             raise error(f"{what} file {str(path)!r} does not exist")
         return path, False
@@ -53,6 +58,10 @@ def read_spec_file(path: Path, build):
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected a TOML file") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a directory; expected a TOML file") from None
     try:
         return build(raw, origin=str(path))
     except KeyError as exc:
@@ -63,6 +72,13 @@ def read_spec_file(path: Path, build):
 
 def parse_device_file(path: Path) -> DeviceSpec:
     return read_spec_file(path, _from_dict)
+
+
+def _number(name: str, value) -> float:
+    """A TOML number as float; a string, boolean or table is an error naming the field."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
 
 
 def _from_dict(raw: dict, *, origin: str) -> DeviceSpec:
@@ -76,18 +92,18 @@ def _from_dict(raw: dict, *, origin: str) -> DeviceSpec:
         vendor=raw.get("vendor", "unknown"),
         kind=raw["kind"],
         family=str(raw.get("family", "")),
-        memory_gib=float(raw["memory_gib"]),
-        memory_bandwidth_gb_per_s=float(raw["memory_bandwidth_gb_per_s"]),
-        peak_tflops={k: float(v) for k, v in raw["peak_tflops"].items()},
-        tdp_w=float(raw["tdp_w"]),
-        idle_w=float(raw.get("idle_w", 0.1 * float(raw["tdp_w"]))),
+        memory_gib=_number("memory_gib", raw["memory_gib"]),
+        memory_bandwidth_gb_per_s=_number("memory_bandwidth_gb_per_s", raw["memory_bandwidth_gb_per_s"]),
+        peak_tflops={k: _number(f"peak_tflops.{k}", v) for k, v in raw["peak_tflops"].items()},
+        tdp_w=_number("tdp_w", raw["tdp_w"]),
+        idle_w=_number("idle_w", raw.get("idle_w", 0.1 * _number("tdp_w", raw["tdp_w"]))),
         host_link_kind=link["kind"],
-        host_link_gb_per_s=float(link["gb_per_s"]),
+        host_link_gb_per_s=_number("host_link.gb_per_s", link["gb_per_s"]),
         interconnect_kind=inter.get("kind"),
         interconnect_bidirectional_gb_per_s=(
-            float(inter["bidirectional_gb_per_s"]) if "bidirectional_gb_per_s" in inter else None
+            _number("interconnect.bidirectional_gb_per_s", inter["bidirectional_gb_per_s"]) if "bidirectional_gb_per_s" in inter else None
         ),
-        price_usd_per_hour=float(price["usd_per_hour"]),
+        price_usd_per_hour=_number("price.usd_per_hour", price["usd_per_hour"]),
         price_as_of=str(price["as_of"]),
         price_source=str(price.get("source", "")),
         sources=tuple(sources.get("specs", ())),

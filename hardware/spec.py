@@ -5,15 +5,20 @@ checks on them. Does not read files (catalog.py) or probe the machine (probe.py)
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 GIB = 1024**3
 DTYPES = ("bf16", "fp16", "fp8", "fp32")
 
 
+MAX_FIGURE = 1e12  # no device figure (GiB, GB/s, TFLOPS, W) comes near this; beyond it sizes overflow
+
+
 def check_positive(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and value > 0):
-        raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and 0 < value <= MAX_FIGURE):
+        raise ValueError(f"{name} must be a number > 0 (finite, <= {MAX_FIGURE:g}), got {value!r}")
 
 
 def check_peak_tflops(peak_tflops: dict[str, float]) -> None:
@@ -52,14 +57,16 @@ class DeviceSpec:
     origin: str = field(default="", compare=False)  # file the spec was read from
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
         if self.kind not in ("gpu", "cpu"):
             raise ValueError(f"kind must be 'gpu' or 'cpu', got {self.kind!r}")
         for name in ("memory_gib", "memory_bandwidth_gb_per_s", "tdp_w", "host_link_gb_per_s"):
             check_positive(name, getattr(self, name))
         if not (0 <= self.idle_w <= self.tdp_w):
             raise ValueError(f"idle_w must be in [0, tdp_w={self.tdp_w}], got {self.idle_w!r}")
-        if self.price_usd_per_hour < 0:
-            raise ValueError(f"price_usd_per_hour must be >= 0, got {self.price_usd_per_hour!r}")
+        if not (math.isfinite(self.price_usd_per_hour) and self.price_usd_per_hour >= 0):
+            raise ValueError(f"price_usd_per_hour must be a finite number >= 0, got {self.price_usd_per_hour!r}")
         check_peak_tflops(self.peak_tflops)
         if self.interconnect_bidirectional_gb_per_s is not None:
             check_positive("interconnect.bidirectional_gb_per_s", self.interconnect_bidirectional_gb_per_s)

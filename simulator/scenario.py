@@ -226,8 +226,8 @@ def _check_types(s: Scenario) -> None:
                 _bad(s, name, "a number" + (" (or unset)" if optional else ""))
             if math.isnan(v) or (math.isinf(v) and name not in INFINITE_OK):
                 _bad(s, name, "a finite number" + (" (or inf)" if name in INFINITE_OK else ""))
-        elif base == "str" and not isinstance(v, str):
-            _bad(s, name, "a string (a name or a path)" + (" (or unset)" if optional else ""))
+        elif base == "str" and (not isinstance(v, str) or not v.strip()):
+            _bad(s, name, "a non-empty string (a name or a path)" + (" (or unset)" if optional else ""))
 
 
 def _at_least(s: Scenario, low: int, *names: str, optional: bool = False) -> None:

@@ -1,5 +1,7 @@
 """The command line: defaults, outputs, and one clear line (exit 2) for every bad input."""
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -101,8 +103,9 @@ def test_valid_runs_that_used_to_crash(capsys, argv):
 @pytest.mark.parametrize("toml, message", [  # issue 16: typed scenario values, one line naming field and value
     ('seed = "abc"', "seed='abc' is invalid; allowed: an integer"),
     ("seed = 1.5", "seed=1.5 is invalid; allowed: an integer"),
-    ("model = 5", "model=5 is invalid; allowed: a string"),
-    ("trace = 3", "trace=3 is invalid; allowed: a string"),
+    ("model = 5", "model=5 is invalid; allowed: a non-empty string"),
+    ('trace = ""', "trace='' is invalid; allowed: a non-empty string"),
+    ("trace = 3", "trace=3 is invalid; allowed: a non-empty string"),
     ("rate = true", "rate=True is invalid; allowed: requests/s > 0"),
     ('gpu_memory_utilization = "0.9"', "gpu_memory_utilization='0.9' is invalid; allowed: a number"),
     ("step_overhead_ms = nan", "step_overhead_ms=nan is invalid; allowed: a finite number"),
@@ -128,7 +131,32 @@ def test_scenario_file_values_are_typed(capsys, tmp_path, toml, message):
     (["--rate", "-inf"], "rate=-inf is invalid"),
     (["--tp", "abc"], "argument --tp: invalid int value: 'abc'"),
     (["--jobs", "0"], "unrecognized arguments: --jobs 0"),
+    (["--trace", ""], "--trace was given an empty value"),
+    (["--profile="], "--profile was given an empty value"),
 ])
 def test_bad_values_are_one_line(capsys, argv, message):
     code, _, err = run(capsys, "simulate", "--num-requests", "5", *argv)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "usage:" not in err
+
+
+@pytest.mark.parametrize("argv, message", [  # found by a hostile pass over every subcommand (issue 16)
+    (["compare", "--vary", "max_num_seqs=1,,2", "--num-requests", "5"], "empty value"),
+    (["compare", "--vary", "scheduler=vllm,vllm", "--num-requests", "5"], "vllm"),
+    (["plan", "--target-rate", "1e308", "--slo-ttft-ms", "500", "--slo-tpot-ms", "50"], "requests/s in (0, 1e7]"),
+    (["simulate", "--draft-model", "qwen3-0.6b", "--num-speculative-tokens", "1000000"], "num_speculative_tokens"),
+    (["simulate", "--hardware", ""], "--hardware was given an empty value"),
+])
+def test_hostile_inputs_are_one_line(capsys, argv, message):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("line, field", [("bf16 = inf", "bf16"), ("bf16 = nan", "bf16")])
+def test_device_files_with_non_finite_numbers_are_refused(capsys, tmp_path, line, field):
+    src = (Path(__file__).resolve().parents[1] / "hardware" / "data" / "h100-sxm.toml").read_text()
+    f = tmp_path / "d.toml"
+    f.write_text(re.sub(r"(?m)^bf16 = .*$", line, src, count=1))
+    code = main(["simulate", "--hardware", str(f), "--num-requests", "3"])
+    err = capsys.readouterr().err
+    assert code == 2 and field in err and len(err.strip().splitlines()) == 1

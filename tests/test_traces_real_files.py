@@ -147,3 +147,13 @@ def test_first_data_row_with_more_fields(tmp_path):
     f = write(tmp_path, "u.csv", AZURE_HEADER + "1,10,5,7\n2,10,5\n")
     with pytest.raises(ServesimError, match=r"u\.csv, line 2: 4 fields"):
         load_trace(f)
+
+
+def test_a_token_count_beyond_any_context_is_refused(tmp_path, capsys):
+    from simulator.cli import main
+
+    f = tmp_path / "t.csv"
+    f.write_text("arrived_at,num_prefill_tokens,num_decode_tokens\n0.0,1e12,10\n")
+    assert main(["simulate", "--trace", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert "t.csv, line 2, column 'num_prefill_tokens'" in err and "<= 1e+09" in err

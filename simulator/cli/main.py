@@ -12,6 +12,8 @@ import importlib
 import os
 import sys
 
+from simulator.errors import ServesimError
+
 COMMANDS = {
     "simulate": ("simulator.cli.simulate", "simulate a serving scenario and print vLLM-style metrics"),
     "cost": ("simulator.cli.cost", "Kinetics eFLOPs of one prompt (closed form, arXiv 2506.05333)"),
@@ -39,9 +41,13 @@ NEGATIVE_WORDS = ("-inf", "-infinity", "-nan")
 
 
 def _join_negative_words(argv: list[str]) -> list[str]:
-    """`--rate -inf` -> `--rate=-inf`: argparse would read '-inf' as an option."""
+    """`--rate -inf` -> `--rate=-inf`: argparse would read '-inf' as an option. An empty value
+    (`--trace ''`, `--profile=`) is an error, not 'unset'."""
     out: list[str] = []
     for tok in argv:
+        if (tok.strip() == "" and out and out[-1].startswith("--")) or (tok.startswith("--") and tok.endswith("=")):
+            flag = out[-1] if tok.strip() == "" else tok[:-1]
+            raise ServesimError(f"{flag} was given an empty value; give a value or leave the option out")
         if tok.lower() in NEGATIVE_WORDS and out and out[-1].startswith("--") and "=" not in out[-1]:
             out[-1] = f"{out[-1]}={tok}"
         else:
@@ -61,10 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    raw = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = parser.parse_args(_join_negative_words(sys.argv[1:] if argv is None else list(argv)))
+        args = parser.parse_args(_join_negative_words(raw))
     except SystemExit as exc:  # --help (0) or a one-line argparse error (2), already printed
         return exc.code if isinstance(exc.code, int) else 2
+    except ServesimError as exc:
+        print(f"servesim {raw[0] if raw else ''}: error: {exc}".replace("  ", " "), file=sys.stderr)
+        return 2
     if not args.command:
         parser.print_help()
         return 2

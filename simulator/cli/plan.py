@@ -28,7 +28,7 @@ EPILOG = ("A probe (one replica, --probe-requests requests at one rate) is susta
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = EPILOG
     add_scenario_arguments(p, exclude=tuple(flag for flag, _ in GRID_FLAGS))
-    p.add_argument("--target-rate", type=positive_float, required=True, help="requests/s the deployment must serve")
+    p.add_argument("--target-rate", type=target_rate, required=True, help="requests/s the deployment must serve")
     p.add_argument("--slo-percentile", type=float, default=99.0, help="percentile the SLOs apply to (default 99)")
     for flag, field in GRID_FLAGS:
         p.add_argument(flag, dest=f"grid_{field}", metavar="A,B", help=f"candidate {field} values (comma list)")
@@ -51,6 +51,14 @@ def build_grid(args: argparse.Namespace) -> dict[str, list]:
     specs = [f"{field}={getattr(args, f'grid_{field}')}" for _, field in GRID_FLAGS
              if getattr(args, f"grid_{field}") is not None]
     return merge_varies(specs + list(args.vary))
+
+
+def target_rate(text: str) -> float:
+    """A deployment's request rate: > 0 and at most 1e7 requests/s (beyond it a typo)."""
+    v = positive_float(text)
+    if v > 1e7:
+        raise argparse.ArgumentTypeError(f"{text} is invalid (allowed: requests/s in (0, 1e7])")
+    return v
 
 
 def check_names(grid: dict[str, list], base) -> None:

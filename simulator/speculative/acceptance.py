@@ -99,7 +99,7 @@ class HistogramAcceptance:
         if w.ndim != 1 or len(w) == 0 or (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
             raise ServesimError(
                 f"{origin}: accepted-length histogram must be >= 1 non-negative finite weights with a "
-                f"positive sum (index = accepted tokens), got {list(w)!r}")
+                f"positive sum (index = accepted tokens), got {[float(x) for x in w.ravel()]!r}")
         self.origin = origin
         self.pmf = w / w.sum()
         self._survival = np.concatenate([self.pmf[::-1].cumsum()[::-1], [0.0]])  # P(a >= j)
@@ -115,6 +115,9 @@ class HistogramAcceptance:
         return {"kind": "histogram", "file": self.origin, "pmf": [float(p) for p in self.pmf]}
 
 
+MAX_ACCEPTED = 4096  # far beyond any draft length; bounds the pmf array
+
+
 def load_histogram(path: str | Path) -> HistogramAcceptance:
     """Accepted-length histogram from a file.
 
@@ -122,9 +125,15 @@ def load_histogram(path: str | Path) -> HistogramAcceptance:
     {"0": w0, "1": w1, ...}. CSV: a header row, then rows `accepted_tokens,count` (any
     non-negative weights; missing lengths count 0)."""
     path = Path(path)
+    if path.is_dir():
+        raise ServesimError(f"acceptance_histogram file {str(path)!r} is a directory; expected a .json or .csv file")
     if not path.is_file():
         raise ServesimError(f"acceptance_histogram file {str(path)!r} does not exist")
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as exc:
+        raise ServesimError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected a JSON list "
+                            "of weights or CSV rows `accepted_tokens,count` after a header") from None
     try:
         if path.suffix.lower() == ".json":
             raw = json.loads(text)
@@ -137,8 +146,9 @@ def load_histogram(path: str | Path) -> HistogramAcceptance:
         raise ServesimError(
             f"{path}: not an accepted-length histogram ({exc}); expected a JSON list of weights "
             "or CSV rows `accepted_tokens,count` after a header") from None
-    if not table or min(table) < 0:
-        raise ServesimError(f"{path}: accepted token counts must be integers >= 0, got {sorted(table)}")
+    if not table or min(table) < 0 or max(table) > MAX_ACCEPTED:
+        raise ServesimError(f"{path}: accepted token counts must be integers in [0, {MAX_ACCEPTED}], "
+                            f"got {sorted(table)[:10]}")
     weights = [table.get(k, 0.0) for k in range(max(table) + 1)]
     return HistogramAcceptance(weights, origin=str(path))
 

@@ -26,6 +26,7 @@ from simulator.speculative.speculator import SpecStats, Speculator
 
 GAMMA_POLICIES = ("fixed", "adaptive")
 ADVANCE_MODES = ("ragged", "min")
+MAX_SPECULATIVE_TOKENS = 64  # vLLM proposes a handful; beyond this the per-step draft loop only burns time
 SEED_TAG = 0x5EC  # acceptance draws use Generator([seed, SEED_TAG, replica]), apart from the workload's
 
 
@@ -49,6 +50,9 @@ class Speculation:
     def __init__(self, s, model, device, build_cost_model):
         if s.scheduler == "static":
             raise ServesimError("speculative decoding (draft_model) needs scheduler vllm or sarathi, not static")
+        if s.num_speculative_tokens > MAX_SPECULATIVE_TOKENS:
+            raise ServesimError(f"num_speculative_tokens={s.num_speculative_tokens} is invalid; allowed: an integer "
+                                f"in [1, {MAX_SPECULATIVE_TOKENS}] (draft tokens proposed per step)")
         self.scenario = s
         self.draft = load_model(s.draft_model, allow_unknown_architecture=s.allow_unknown_architecture)
         if self.draft.vocab_size != model.vocab_size:

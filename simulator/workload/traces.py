@@ -29,6 +29,7 @@ from simulator.workload.requests import RequestArrays
 if TYPE_CHECKING:
     import pandas as pd
 
+MAX_TOKENS_PER_REQUEST = 10**9  # a larger count is a corrupt cell, not a request
 TRACE_FORMATS = ("splitwise", "azure", "burstgpt", "mooncake", "sharegpt", "bench", "lengths")
 SHAREGPT_BYTES_PER_TOKEN = 4.0  # rough average for English text under BPE tokenizers
 SHAREGPT_HUMAN_ROLES = frozenset({"human", "user"})
@@ -66,6 +67,8 @@ def _count(value: object) -> int:
         raise ValueError(f"{v} is not a whole number of tokens")
     if v < 0:
         raise ValueError(f"{v} is negative; token counts must be >= 0")
+    if v > MAX_TOKENS_PER_REQUEST:
+        raise ValueError(f"{v:g} tokens is beyond any model's context; token counts must be <= {MAX_TOKENS_PER_REQUEST:.0e}")
     return int(v)
 
 
@@ -164,7 +167,7 @@ def _numbers(cells: "pd.Series", whole: bool) -> np.ndarray:
     num = np.array(pd.to_numeric(cells, errors="coerce"), dtype=np.float64)
     bad = ~np.isfinite(num) | (num < 0)
     if whole:
-        bad |= np.isfinite(num) & (num != np.floor(num))
+        bad |= np.isfinite(num) & ((num != np.floor(num)) | (num > MAX_TOKENS_PER_REQUEST))
     num[bad] = np.nan
     return num
 

@@ -26,9 +26,19 @@ def parse_vary(spec: str) -> tuple[str, list]:
         raise ServesimError(f"--vary {spec!r}: expected KEY=V1,V2,...")
     if key not in SCENARIO_KEYS:
         raise ServesimError(f"--vary: unknown key {key!r}; valid keys: {', '.join(SCENARIO_KEYS)}")
-    parsed = [parse_value(key, v, where=f"--vary {key}") for v in values.split(",") if v.strip()]
-    if not parsed:
+    if not values.strip():
         raise ServesimError(f"--vary {spec!r}: no values after '='")
+    items = values.split(",")
+    if any(not v.strip() for v in items):
+        raise ServesimError(f"--vary {spec!r}: empty value in the list; allowed: comma-separated values "
+                            "with none empty, e.g. max_num_seqs=64,128")
+    parsed = [parse_value(key, v, where=f"--vary {key}") for v in items]
+    seen = set()
+    for raw, value in zip(items, parsed):
+        marker = repr(value)
+        if marker in seen:
+            raise ServesimError(f"--vary {key}: value {raw.strip()!r} given twice; list each value once")
+        seen.add(marker)
     return key, parsed
 
 
