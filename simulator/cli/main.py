@@ -40,7 +40,7 @@ class _Parser(argparse.ArgumentParser):
 NEGATIVE_WORDS = ("-inf", "-infinity", "-nan")
 
 
-def _join_negative_words(argv: list[str]) -> list[str]:
+def _normalize_argv(argv: list[str]) -> list[str]:
     """`--rate -inf` -> `--rate=-inf`: argparse would read '-inf' as an option. An empty value
     (`--trace ''`, `--profile=`) is an error, not 'unset'."""
     out: list[str] = []
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     raw = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = parser.parse_args(_join_negative_words(raw))
+        args = parser.parse_args(_normalize_argv(raw))
     except SystemExit as exc:  # --help (0) or a one-line argparse error (2), already printed
         return exc.code if isinstance(exc.code, int) else 2
     except ServesimError as exc:

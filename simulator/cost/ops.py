@@ -34,11 +34,6 @@ def _linear(name: str, tokens: int, in_dim: int, out_dim: int, params: float, be
     return OpCost(name, flops, nbytes)
 
 
-def _weight_beta(model: ModelSpec, op_class: str, beta: float) -> float | None:
-    """Quantized bytes per parameter of `op_class`, or None (the activation width)."""
-    return model.weight_bytes_per_param.get(op_class)
-
-
 def expected_active_experts(num_experts: int, top_k: int, tokens: int) -> float:
     """Distinct experts touched by `tokens` tokens under uniform top-k routing (formulas.md MoE)."""
     return num_experts * (1.0 - (1.0 - top_k / num_experts) ** tokens)
@@ -49,7 +44,7 @@ def token_ops(model: ModelSpec, tokens: int, beta: float, tp: int) -> list[OpCos
     h, nl = model.hidden_size, model.num_layers
     qkv_params, _, qkv_width = model.qkv_op(tp)
     o_params, o_width, _ = model.o_op(tp)
-    wb = _weight_beta(model, "attention", beta)
+    wb = model.param_bytes_at("attention", beta)
     ops = [
         _linear("attn_qkv", tokens, h, qkv_width, qkv_params, beta, nl, wb),
         _linear("attn_out", tokens, o_width, h, o_params, beta, nl, wb),
@@ -75,7 +70,7 @@ def _mlp_ops(prefix: str, model: ModelSpec, tokens: float, width: int, beta: flo
     """Gate/up and down projections of `copies` MLPs of inner width `width` each."""
     h = model.hidden_size
     up_out = 2 * width if model.gated_mlp else width
-    wb = _weight_beta(model, "mlp", beta)
+    wb = model.param_bytes_at("mlp", beta)
     up = _linear(f"{prefix}_up", tokens, h, up_out, h * up_out * copies, beta, layers, wb)
     down = _linear(f"{prefix}_down", tokens, width, h, width * h * copies, beta, layers, wb)
     return [up, down]
@@ -103,7 +98,7 @@ def logits_op(model: ModelSpec, tokens: int, beta: float, tp: int) -> list[OpCos
     """lm_head over the tokens that sample (vocab sharded across ranks), plus sampling traffic."""
     vocab = model.vocab_size // tp
     op = _linear("lm_head", tokens, model.hidden_size, vocab, model.hidden_size * vocab, beta, 1,
-                 _weight_beta(model, "lm_head", beta))
+                 model.param_bytes_at("lm_head", beta))
     sample = OpCost("sampling", flops=tokens * vocab * 5.0, bytes=tokens * vocab * 4.0 * 2)
     return [op, sample]
 

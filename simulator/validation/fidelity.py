@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -104,7 +105,9 @@ def cross_device_ratios(outcomes: list[Outcome]) -> list[dict]:
     return out
 
 
+@lru_cache(maxsize=None)
 def _architecture(model: str) -> str:
+    """A catalog model's architecture class (each config read once per process)."""
     from simulator.models import load_model
 
     return load_model(model).architecture_class
