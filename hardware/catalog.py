@@ -25,7 +25,8 @@ def device_names() -> list[str]:
 def catalog_file(name_or_path: str | Path, data_dir: Path, *, what: str, example: str,
                  error: type[ValueError]) -> tuple[Path, bool]:
     """(file, shipped?) for a catalog name in `data_dir` or a path to a user's TOML file; `error`
-    lists the known names when neither exists."""
+    lists the known names when neither exists. `example` is an absolute path (a hint that works
+    from any directory)."""
     if isinstance(name_or_path, str) and not name_or_path.strip():
         known = ", ".join(sorted(p.stem for p in data_dir.glob("*.toml")))
         raise error(f"{what} {name_or_path!r} is empty; give a known {what} ({known}) or a path to a .toml file")
@@ -37,16 +38,18 @@ def catalog_file(name_or_path: str | Path, data_dir: Path, *, what: str, example
             raise error(f"{what} file {str(path)!r} does not exist")
         return path, False
     shipped = data_dir / f"{name_or_path}.toml"
+    if not shipped.is_file():  # names are case-insensitive, as model names are (`H100-SXM`)
+        shipped = next((p for p in data_dir.glob("*.toml") if p.stem.lower() == str(name_or_path).lower()), shipped)
     if not shipped.is_file():
         known = ", ".join(sorted(p.stem for p in data_dir.glob("*.toml")))
         raise error(f"unknown {what} {str(name_or_path)!r}; known {what}s: {known} "
-                    f"(or pass a path to your own .toml, see {example})")
+                    f"(or pass a path to your own .toml; copy {example} to start one)")
     return shipped, True
 
 
 def load_device(name_or_path: str | Path) -> DeviceSpec:
     """A catalog name (`h100-sxm`) or a path to a device TOML file."""
-    path, shipped = catalog_file(name_or_path, DATA_DIR, what="device", example="hardware/data/h100-sxm.toml",
+    path, shipped = catalog_file(name_or_path, DATA_DIR, what="device", example=str(DATA_DIR / "h100-sxm.toml"),
                                  error=UnknownDeviceError)
     spec = parse_device_file(path)
     return probe_cpu_overrides(spec) if shipped and spec.kind == "cpu" else spec

@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from hardware.probe import local_memory_gib
 from hardware.catalog import catalog_file, read_spec_file
+from hardware.probe import local_memory_gib
 from hardware.spec import check_peak_tflops, check_positive
 
 HOSTS_DIR = Path(__file__).parent / "data" / "hosts"
@@ -72,7 +72,7 @@ def host_names() -> list[str]:
 
 def load_host(name_or_path: str | Path) -> HostSpec:
     """A catalog name (`xeon-8462y`, `local`) or a path to a host TOML file."""
-    path, shipped = catalog_file(name_or_path, HOSTS_DIR, what="host", example="hardware/data/hosts/xeon-8462y.toml",
+    path, shipped = catalog_file(name_or_path, HOSTS_DIR, what="host", example=str(HOSTS_DIR / "xeon-8462y.toml"),
                                  error=UnknownHostError)
     spec = parse_host_file(path)
     return _probe_local(spec) if shipped and spec.name == "local" else spec

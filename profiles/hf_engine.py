@@ -10,6 +10,8 @@ Needs torch and transformers (`servesim[profile]`).
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import time
 from dataclasses import dataclass
 
@@ -43,12 +45,22 @@ class ServedRun:
     batch_sizes: list[int]  # requests in each batch
 
 
+@functools.cache
+def _cache_kwarg(model_class: type) -> str:
+    """The forward's KV-cache argument: `cache` (recent transformers 5.x, where `past_key_values` is
+    deprecated with a FutureWarning, to be removed in 5.40) or `past_key_values` (earlier releases).
+    Looked up once per model class, outside the timed forwards."""
+    return "cache" if "cache" in inspect.signature(model_class.forward).parameters else "past_key_values"
+
+
 def _step(torch, model, ids, cache):
+    """One forward with the KV cache: (next token per row, the cache). A DynamicCache is updated in
+    place, so the one passed in (or created here) is returned as is."""
     from transformers import DynamicCache
 
     cache = cache if cache is not None else DynamicCache(config=model.config)
-    out = model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
-    return torch.argmax(out.logits[:, -1], dim=-1), out.past_key_values
+    out = model(input_ids=ids, use_cache=True, logits_to_keep=1, **{_cache_kwarg(type(model)): cache})
+    return torch.argmax(out.logits[:, -1], dim=-1), cache
 
 
 def serve_static(model, *, num_requests: int, batch_size: int, prompt_tokens: int, output_tokens: int,

@@ -147,6 +147,8 @@ def read_text(path: str | Path, what: str = "file") -> str:
         return Path(path).read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ProfileError(f"{path}: not UTF-8 text (byte {exc.start}); a {what} is UTF-8 text") from None
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: {what} not found") from None
 
 
 def read_json(path: str | Path) -> dict:

@@ -48,6 +48,8 @@ def fmt(value) -> str:
     a = abs(value)
     if a == 0:
         return "0"
+    if value.is_integer() and a < 1e7:  # 500.0 -> "500" (an SLO, a count), not "500.0"
+        return f"{int(value):,}"
     if a >= 1e7:
         return f"{value:.4g}"
     if a >= 100:

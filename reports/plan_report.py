@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from reports import run_figures as rf
+from reports.axes import log_range, log_ticks
 from reports.page import card, figure_div, key_values, note, page, section, table
 
 LATENCY_AXES = (("p99_ttft_ms", "ttft_ms", "TTFT"), ("p99_tpot_ms", "tpot_ms", "TPOT"))
@@ -22,9 +23,20 @@ def config_label(c: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in cfg.items()) or "config"
 
 
+def num(x) -> str:
+    """A number as a person writes it: 500 not 500.0, 99 not 99.0, 12.5 stays 12.5."""
+    if isinstance(x, float) and x.is_integer():
+        return str(int(x))
+    return "?" if x is None else str(x)
+
+
+def replicas_text(n) -> str:
+    return f"{n} replica" + ("" if n == 1 else "s")
+
+
 def _hover(i: int, c: dict) -> str:
     lines = [f"<b>#{i}: {html.escape(config_label(c))}</b>",
-             f"price: {c.get('price_usd_per_hour')} USD/h for {c.get('replicas_needed')} replicas",
+             f"price: {c.get('price_usd_per_hour')} USD/h for {replicas_text(c.get('replicas_needed'))}",
              f"max rate per replica: {c.get('max_rate_per_replica')} req/s",
              f"p99 TTFT {c.get('p99_ttft_ms')} ms, p99 TPOT {c.get('p99_tpot_ms')} ms",
              "feasible" if c.get("feasible") else f"infeasible: {html.escape(str(c.get('reason') or ''))}"]
@@ -34,7 +46,7 @@ def _hover(i: int, c: dict) -> str:
 def pareto_figure(doc: dict) -> go.Figure:
     cands, slo = doc.get("candidates", []), doc.get("slo", {})
     pareto, cheapest = list(doc.get("pareto", [])), doc.get("cheapest")
-    pct = slo.get("percentile", 99)
+    pct = num(slo.get("percentile", 99))
     fig = make_subplots(rows=1, cols=2, subplot_titles=[f"price vs p{pct} {lab}" for _, _, lab in LATENCY_AXES])
     groups = (("feasible", lambda i, c: c.get("feasible") and i not in pareto, "#1f77b4", "circle"),
               ("Pareto frontier", lambda i, c: i in pareto, "#2ca02c", "diamond"),
@@ -59,10 +71,10 @@ def pareto_figure(doc: dict) -> go.Figure:
                           row=1, col=col)
         if slo.get(slo_key) is not None:
             fig.add_hline(y=slo[slo_key], line={"dash": "dash", "color": "#d62728"}, row=1, col=col,
-                          annotation_text=f"SLO {label} {slo[slo_key]} ms", annotation_position="top right")
+                          annotation_text=f"SLO p{pct} {label} {num(slo[slo_key])} ms", annotation_position="top right")
         fig.update_xaxes(title_text="price (USD/hour, all replicas)", row=1, col=col)
         fig.update_yaxes(title_text=f"p{pct} {label} (ms)", row=1, col=col)
-    return rf._layout(fig, f"Price vs latency at {doc.get('target_rate')} req/s: Pareto frontier and SLOs",
+    return rf._layout(fig, f"Price vs latency at {num(doc.get('target_rate'))} req/s: Pareto frontier and SLOs",
                       height=460)
 
 
@@ -72,7 +84,7 @@ def rate_figure(doc: dict) -> go.Figure:
     colors = ["#2ca02c" if c.get("feasible") else "#9aa5b1" for c in cands]
     fig = go.Figure(go.Bar(
         y=labels, x=[c.get("max_rate_per_replica") for c in cands], orientation="h", marker_color=colors,
-        text=[f"{c.get('replicas_needed')} replicas" if c.get("replicas_needed") else "infeasible" for c in cands],
+        text=[replicas_text(c.get("replicas_needed")) if c.get("replicas_needed") else "infeasible" for c in cands],
         textposition=["inside" if (c.get("max_rate_per_replica") or 0) > 0 else "outside" for c in cands],
         customdata=[_hover(i, c) for i, c in enumerate(cands)],
         hovertemplate="%{customdata}<extra></extra>", showlegend=False))
@@ -98,15 +110,21 @@ def probes_figure(doc: dict) -> go.Figure | None:
                 hovertemplate=f"%{{x}} req/s: p99 {label} %{{y:.2f}} ms<extra>{html.escape(name)}</extra>"),
                 row=1, col=col)
             fig.update_xaxes(title_text="offered rate per replica (req/s)", row=1, col=col)
-            fig.update_yaxes(title_text=f"p99 {label} (ms)", type="log", dtick="D2", row=1, col=col)
     rates = [p.get("rate") for c in cands for p in (c.get("probes") or []) if p.get("rate") is not None]
+    for col, (key, slo_key, label) in enumerate(LATENCY_AXES, start=1):
+        ys = [p.get(key) for c in cands for p in (c.get("probes") or []) if (p.get(key) or 0) > 0]
+        marks = [slo[slo_key]] if slo.get(slo_key) else []
+        if ys:  # a log axis labelled with real values (50 reads "50", not "5"), the SLO among its ticks
+            lo, hi = min(ys + marks), max(ys + marks)
+            fig.update_yaxes(type="log", range=log_range(lo, hi), **log_ticks(lo, hi, marks), row=1, col=col)
+        fig.update_yaxes(title_text=f"p99 {label} (ms, log scale)", row=1, col=col)
     for col, (_, slo_key, label) in enumerate(LATENCY_AXES, start=1):
         if slo.get(slo_key) is not None and rates:
             # a trace, not add_hline: hline annotations take log10 units on a log axis
             fig.add_trace(go.Scatter(x=[min(rates), max(rates)], y=[slo[slo_key]] * 2, mode="lines",
                                      name="SLO", legendgroup="SLO", showlegend=col == 1,
                                      line={"dash": "dash", "color": "#d62728"},
-                                     hovertemplate=f"SLO {label} {slo[slo_key]} ms<extra></extra>"), row=1, col=col)
+                                     hovertemplate=f"SLO {label} {num(slo[slo_key])} ms<extra></extra>"), row=1, col=col)
     return rf._layout(fig, "Rate probes per configuration (o within SLO, x violates)", height=460)
 
 
@@ -157,6 +175,7 @@ def render_plan(doc: dict) -> str:
                 + (f"<details><summary>scenario of candidate #0</summary>{key_values(list(common.items()))}</details>"
                    if common else ""), "candidates"),
     ]
-    subtitle = (f"target {doc.get('target_rate')} req/s, SLO p{slo.get('percentile', 99)} TTFT {slo.get('ttft_ms')} ms"
-                f" / TPOT {slo.get('tpot_ms')} ms - servesim {doc.get('servesim_version', '?')}")
+    subtitle = (f"target {num(doc.get('target_rate'))} req/s, SLO p{num(slo.get('percentile', 99))} TTFT "
+                f"{num(slo.get('ttft_ms'))} ms / TPOT {num(slo.get('tpot_ms'))} ms - servesim "
+                f"{doc.get('servesim_version', '?')}")
     return page("servesim capacity plan", subtitle, sections, "plan")

@@ -1,58 +1,99 @@
 """Reading saved results: a run's output directory, a summary/compare/plan JSON, or plain dicts.
 
-Owns the on-disk side of reports: which files make a run (summary.json, requests.csv,
-steps.csv, as `servesim simulate --out DIR` writes them) and how they become numpy columns.
+Owns the on-disk side of reports: which files make a run (summary.json, requests.csv|parquet,
+steps.csv|parquet, as `servesim simulate --out DIR` writes them) and how a run's tables become
+the bounded digests the charts draw (digest.py; tables.py reads them a chunk at a time, only the
+columns needed), so memory does not grow with the run.
 Knows nothing of the simulator (imports none of it) and draws nothing.
 """
 from __future__ import annotations
 
-import csv
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-REQUEST_FLOAT_COLUMNS = ("arrival_s", "first_token_s", "finish_s", "ttft_ms", "e2el_ms", "tpot_ms")
-REQUEST_INT_COLUMNS = ("request_id", "replica", "prompt_tokens", "output_tokens", "num_preemptions")
+from reports.digest import (
+    REQUEST_COLUMNS,
+    STEP_COLUMNS,
+    RequestDigest,
+    StepDigest,
+    digest_requests,
+    digest_steps,
+    run_edges,
+)
+from reports.tables import find_table, iter_chunks
+
 REPORT_KINDS = ("run", "compare", "plan")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunData:
-    """One run: its summary, and its per-request / per-step columns when the files exist."""
+    """One run: its summary, and its per-request / per-step tables when they exist: in memory
+    (`requests`, `steps`: dicts of numpy columns) or as files read a chunk at a time
+    (`requests_path`, `steps_path`: CSV or Parquet)."""
 
     name: str
     summary: dict
     requests: dict[str, np.ndarray] | None = None
     steps: dict[str, np.ndarray] | None = None
+    requests_path: Path | None = None
+    steps_path: Path | None = None
+
+    @property
+    def has_requests(self) -> bool:
+        return self.requests is not None or self.requests_path is not None
+
+    @property
+    def has_steps(self) -> bool:
+        return self.steps is not None or self.steps_path is not None
 
 
-def read_requests_csv(path: Path) -> dict[str, np.ndarray]:
-    with open(path, newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader)
-        rows = list(reader)
-    cols = list(zip(*rows)) if rows else [()] * len(header)
-    out: dict[str, np.ndarray] = {}
-    for name, col in zip(header, cols):
-        if name in REQUEST_FLOAT_COLUMNS:
-            out[name] = np.array([float(v) if v else np.nan for v in col], dtype=np.float64)
-        elif name in REQUEST_INT_COLUMNS:
-            out[name] = np.array(col, dtype=np.int64)
-        else:
-            out[name] = np.array(col, dtype=object)
-    return out
+def _chunks(table: dict | None, path: Path | None, wanted) -> Iterator[dict]:
+    if table is not None:
+        yield {k: v for k, v in table.items() if k in wanted}
+    elif path is not None:
+        yield from iter_chunks(path, wanted)
 
 
-def read_steps_csv(path: Path) -> dict[str, np.ndarray]:
-    """All step columns are numbers (steps.csv is written from float arrays)."""
-    with open(path) as fh:
-        header = fh.readline().strip().split(",")
-    data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2)
-    if data.shape[0] == 0:
-        data = np.zeros((0, len(header)))
-    return {name: data[:, i] for i, name in enumerate(header)}
+def _t_end(run: RunData) -> float:
+    """The run's last moment: summary duration (last finish), else the tables' own maxima."""
+    end = float(run.summary.get("metrics", {}).get("duration") or 0.0)
+    if end > 0:
+        return end
+    for chunk in _chunks(run.requests, run.requests_path, ("finish_s",)):
+        fin = np.asarray(chunk["finish_s"], dtype=np.float64)
+        if np.isfinite(fin).any():
+            end = max(end, float(np.nanmax(fin)))
+    for chunk in _chunks(run.steps, run.steps_path, ("start_s", "duration_s")):
+        if len(chunk["start_s"]):
+            end = max(end, float(np.max(np.asarray(chunk["start_s"]) + np.asarray(chunk["duration_s"]))))
+    return end
+
+
+def run_edges_of(run: RunData) -> np.ndarray:
+    m = run.summary.get("metrics", {})
+    events = m.get("submitted") or m.get("completed")
+    if events is None and run.requests is not None:
+        events = len(run.requests["status"])
+    return run_edges(run.summary, int(events or 0), _t_end(run))
+
+
+def request_digest(run: RunData, edges: np.ndarray | None = None) -> RequestDigest | None:
+    if not run.has_requests:
+        return None
+    edges = run_edges_of(run) if edges is None else edges
+    return digest_requests(_chunks(run.requests, run.requests_path, REQUEST_COLUMNS), edges)
+
+
+def step_digest(run: RunData, edges: np.ndarray | None = None) -> StepDigest | None:
+    if not run.has_steps:
+        return None
+    edges = run_edges_of(run) if edges is None else edges
+    digest = digest_steps(_chunks(run.steps, run.steps_path, STEP_COLUMNS), edges)
+    return digest if digest.num_rows else None
 
 
 RESULT_KINDS_HINT = "expected a servesim result: summary.json, compare.json or plan.json (a JSON object)"
@@ -86,13 +127,8 @@ def load_run_dir(path: Path, name: str | None = None) -> RunData:
     summary = read_result_json(summary_path)
     if _checked_kind(summary, summary_path) != "run":
         raise ValueError(f"{summary_path}: a {summary.get('kind')} result, not a run summary")
-    req, steps = path / "requests.csv", path / "steps.csv"
-    return RunData(
-        name=name or path.name,
-        summary=summary,
-        requests=read_requests_csv(req) if req.is_file() else None,
-        steps=read_steps_csv(steps) if steps.is_file() else None,
-    )
+    return RunData(name=name or path.name, summary=summary, requests_path=find_table(path, "requests"),
+                   steps_path=find_table(path, "steps"))
 
 
 def report_kind(doc: dict) -> str:
@@ -118,7 +154,7 @@ def load_source(source, index: int = 0) -> RunData | dict:
             raise FileNotFoundError(f"no such result: {path}")
         doc, name, parent = read_result_json(path), path.parent.name or path.stem, path.parent
     if _checked_kind(doc, Path(source) if parent is not None else name) != "run":
-        return doc
+        return doc if parent is None else {**doc, "_source_dir": str(parent)}  # where its run_dirs are
     if parent is not None and (parent / "summary.json").is_file() and Path(source).name == "summary.json":
         return load_run_dir(parent)
     return RunData(name=name, summary=doc)

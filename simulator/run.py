@@ -15,6 +15,7 @@ import numpy as np
 import simpy
 
 from hardware import DeviceSpec, load_device
+from simulator.accounting import step_energy_w
 from simulator.cost import (
     EngineSpec,
     build_cost_model,
@@ -24,9 +25,12 @@ from simulator.cost import (
     token_ops,
     token_ops_without_experts,
 )
+from simulator.disagg import RunParts, simulate_disaggregated
 from simulator.engine import (
+    PREFIX_CACHING_POLICIES,
     ROUTERS,
     BlockPool,
+    HostKvTier,
     KvPolicy,
     MemoryPlan,
     Replica,
@@ -35,8 +39,10 @@ from simulator.engine import (
     SchedulerLimits,
     SequencePool,
     StaticScheduler,
+    StepTotals,
     SwapSpace,
     VllmScheduler,
+    merge_stats,
     open_loop_arrivals,
     plan_memory,
 )
@@ -44,9 +50,17 @@ from simulator.errors import ServesimError
 from simulator.kv import DensePolicy, build_kv_policy
 from simulator.models import ModelSpec, dtype_bytes, load_model
 from simulator.moe import build_moe_cost_models, moe_metrics, moe_requested, plan_moe
+from simulator.parallel import check_parallel, engine_instances, memory_args, wrap_parallel
 from simulator.scenario import DEFAULT_NUM_REQUESTS, Scenario
 from simulator.speculative import Speculation
-from simulator.workload import LengthDist, RequestArrays, arrival_times, synthetic_requests
+from simulator.workload import (
+    LengthDist,
+    RequestArrays,
+    RequestBlockKeys,
+    arrival_times,
+    synthetic_requests,
+    with_shared_prefix,
+)
 
 GIB = 1024**3
 
@@ -66,6 +80,8 @@ class RunResult:
     kv_policy: dict | None = None  # the KV policy and its budget, reported next to the results
     speculative: dict | None = None  # speculative.Speculation.summary() when draft_model is set
     engine: dict | None = None  # the serving engine (cost.EngineSpec.describe())
+    prefix_cache: dict | None = None  # prefix caching counters and hit rates (engine/prefix_cache.py merge_stats)
+    stopped: str | None = None  # why simulate's `stop` ended the run early (None: it ran to the end)
 
     @property
     def calibrated(self) -> bool:
@@ -82,6 +98,12 @@ def resolve_limits(s: Scenario, max_model_len: int) -> SchedulerLimits:
             f"max_num_batched_tokens={budget} is smaller than max_model_len={max_model_len}; "
             "without chunked prefill a whole prompt must fit in one step (as vLLM requires): "
             "raise --max-num-batched-tokens, lower --max-model-len, or use --scheduler sarathi"
+        )
+    if s.scheduler == "sarathi" and budget < s.max_num_seqs:
+        raise ServesimError(
+            f"max_num_batched_tokens={budget} is smaller than max_num_seqs={s.max_num_seqs}; with chunked prefill "
+            "every running sequence's decode token must fit in one step: raise --max-num-batched-tokens (default: "
+            "--chunk-size) or lower --max-num-seqs"
         )
     return SchedulerLimits(max_num_seqs=s.max_num_seqs, max_num_batched_tokens=budget, chunk_size=s.chunk_size)
 
@@ -117,7 +139,7 @@ def build_requests(s: Scenario) -> RequestArrays:
         outputs = np.minimum(outputs, s.output_budget_tokens)
     if s.samples_per_prompt > 1:
         return reqs.fan_out(s.samples_per_prompt, outputs)
-    return RequestArrays(reqs.arrival_s, reqs.prompt_tokens, outputs)
+    return RequestArrays(reqs.arrival_s, reqs.prompt_tokens, outputs, prefix=reqs.prefix)
 
 
 def _prompts(s: Scenario, rng: np.random.Generator) -> RequestArrays:
@@ -125,21 +147,23 @@ def _prompts(s: Scenario, rng: np.random.Generator) -> RequestArrays:
         from simulator.workload import load_trace
 
         reqs = load_trace(s.trace, s.trace_format, seed=s.seed, skip_zero_output=s.trace_skip_failed,
-                          require_timestamps=s.trace_arrivals == "trace")
+                          require_timestamps=s.trace_arrivals == "trace", multi_turn=s.sharegpt_multi_turn)
         if s.trace_arrivals == "trace":  # the file's own timestamps: all of it, or the first num_requests
             n = len(reqs) if s.num_requests is None else min(s.num_requests, len(reqs))
-            return RequestArrays(reqs.arrival_s[:n], reqs.prompt_tokens[:n], reqs.output_tokens[:n])
+            return RequestArrays(reqs.arrival_s[:n], reqs.prompt_tokens[:n], reqs.output_tokens[:n],
+                                 prefix=None if reqs.prefix is None else reqs.prefix[:n])
         # lengths only, replayed cyclically in file order when more requests are asked for
         n = len(reqs) if s.num_requests is None else s.num_requests
         idx = np.arange(n) % len(reqs)
         arrivals = arrival_times(rng, n, s.rate, s.arrival, s.burstiness)
-        return RequestArrays(arrivals, reqs.prompt_tokens[idx], reqs.output_tokens[idx])
+        return RequestArrays(arrivals, reqs.prompt_tokens[idx], reqs.output_tokens[idx],
+                             prefix=None if reqs.prefix is None else [reqs.prefix[i] for i in idx.tolist()])
     rate = float("inf") if s.closed_loop_users else s.rate
-    return synthetic_requests(
+    return with_shared_prefix(synthetic_requests(
         rng, num_requests=s.num_requests or DEFAULT_NUM_REQUESTS, rate=rate, arrival=s.arrival, burstiness=s.burstiness,
         prompt=LengthDist.parse(s.prompt_tokens, field="prompt_tokens"),
         output=LengthDist.parse(s.output_tokens, field="output_tokens"),
-    )
+    ), s.shared_prefix_tokens, s.shared_prefix_groups)
 
 
 def check_parallelism(s: Scenario, model: ModelSpec) -> None:
@@ -152,8 +176,14 @@ def check_parallelism(s: Scenario, model: ModelSpec) -> None:
 
 def _make_scheduler(s: Scenario, limits: SchedulerLimits, memory: MemoryPlan, device: DeviceSpec,
                     rec: RunRecorder, kv: KvPolicy | None = None, num_layers: int = 1, decode=None,
-                    admission: str = "preempt"):
-    blocks = BlockPool(memory.num_gpu_blocks, s.block_size)
+                    admission: str = "preempt", prefix_keys: RequestBlockKeys | None = None):
+    if s.enable_prefix_caching:  # automatic prefix caching (engine/prefix_cache.py), host tier if sized
+        host = (HostKvTier(int(s.kv_offloading_size_gib * GIB // memory.kv_bytes_per_block), memory.kv_bytes_per_block,
+                           device.host_link_bytes_per_s) if s.kv_offloading_size_gib else None)
+        pool_class = PREFIX_CACHING_POLICIES[s.prefix_caching_policy]
+        blocks = pool_class(memory.num_gpu_blocks, s.block_size, prefix_keys, host)
+    else:
+        blocks = BlockPool(memory.num_gpu_blocks, s.block_size)
     if s.scheduler == "static":
         return StaticScheduler(blocks, rec, limits, kv, num_layers)
     swap = None
@@ -174,17 +204,25 @@ def describe_prediction(s: Scenario) -> dict:
                                  architecture=model.architecture_class)
 
 
-def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None,
-             engine: EngineSpec | None = None, calibration=None) -> RunResult:
-    """Run the scenario. `progress(done, total)` is called every few hundred steps; `engine`
-    replaces the scenario's engine file and `calibration` (a profiles DeviceKernels) the device's
-    kernel calibration (fits try candidates)."""
+def simulate(s: Scenario, *, progress: Callable[..., None] | None = None,
+             engine: EngineSpec | None = None, calibration=None, step_sinks: tuple = (),
+             stop: Callable[[RunRecorder, float], str | None] | None = None) -> RunResult:
+    """Run the scenario. `progress(done, total, sim_time_s)` is called every few hundred steps
+    (requests finished or failed, requests in all, simulated seconds); `engine` replaces the
+    scenario's engine file and `calibration` (a profiles DeviceKernels) the device's kernel
+    calibration (fits try candidates); `step_sinks` get every block of step rows as the run goes
+    (results.StepTableWriter streams them to a file); `stop(recorder, now_s)`, called every
+    STOP_CHECK_STEPS steps, ends the run early when it returns a reason (RunResult.stopped says it;
+    requests not finished by then stay pending)."""
     import time
 
+    if s.num_prefill_instances is not None:  # P/D disaggregation: its own composition from run.py's pieces
+        return simulate_disaggregated(s, _disagg_parts(), progress=progress, engine=engine, calibration=calibration)
     t0 = time.perf_counter()
     model = load_model(s.model, allow_unknown_architecture=s.allow_unknown_architecture)
     device = load_device(s.hardware)
     check_parallelism(s, model)
+    check_parallel(s, model)
     max_model_len = s.max_model_len or model.max_position_embeddings
     limits = resolve_limits(s, max_model_len)
     moe_plan = plan_moe(s, model, device, limits.max_num_batched_tokens) if moe_requested(s) else None
@@ -198,44 +236,66 @@ def simulate(s: Scenario, *, progress: Callable[[int, int], None] | None = None,
                          gpu_memory_utilization=s.gpu_memory_utilization,
                          max_num_batched_tokens=limits.max_num_batched_tokens, max_num_seqs=s.max_num_seqs,
                          offloaded_weight_bytes=moe_plan.host_weight_bytes if moe_plan else 0,
-                         metadata_bytes_per_token=meta, **(spec.memory_extras() if spec else {}))
-    cost_model = kernels(s, model, device, token_ops_without_experts if moe_plan else token_ops)
+                         metadata_bytes_per_token=meta, **memory_args(s), **(spec.memory_extras() if spec else {}))
+    cost_model = kernels(s, model, device,
+                         token_ops_without_experts if moe_plan or s.enable_expert_parallel else token_ops)
     if spec:
         memory = spec.fit_memory(memory, plan_memory, limits)
         cost_model = spec.cost_model(cost_model)
+    cost_model = wrap_parallel(s, model, device, cost_model, engine)
     reqs = build_requests(s)
-    rec = RunRecorder(reqs.arrival_s, reqs.prompt_tokens, reqs.output_tokens)
+    rec = RunRecorder(reqs.arrival_s, reqs.prompt_tokens, reqs.output_tokens, copy_arrivals=bool(s.closed_loop_users),
+                      totals=StepTotals(step_energy_w(device, s.dtype, engine)), sinks=tuple(step_sinks))
+    num_requests, groups, prefix = len(reqs), _sample_groups(reqs), reqs.prefix
+    del reqs  # the recorder's compact copies serve from here on
     env = simpy.Environment()
-    on_step = _progress_hook(rec, progress) if progress else None
-    cost_models = ([cost_model] * s.replicas if moe_plan is None else
+    on_step = _step_hook(env, rec, progress, stop)
+    cost_models = ([cost_model] * engine_instances(s) if moe_plan is None else
                    build_moe_cost_models(s, model, device, moe_plan, cost_model, lambda: env.now))
     cost_models = [engine_cost_model(c, engine, tp=s.tp, num_layers=model.num_layers) for c in cost_models]
     replicas = [Replica(env, i, _make_scheduler(s, limits, memory, device, rec, kv, model.num_layers,
-                                                spec.decode_set(i, s.block_size) if spec else None, engine.admission),
-                        cost_models[i], rec, on_step) for i in range(s.replicas)]
+                                                spec.decode_set(i, s.block_size) if spec else None, engine.admission,
+                                                RequestBlockKeys(prefix, s.block_size)),
+                        cost_models[i], rec, on_step) for i in range(engine_instances(s))]
     router = ROUTERS[s.router](replicas)
-    dispatch = _dispatcher(env, router, rec, reqs, memory, max_model_len, replicas[0].scheduler.max_prefill_tokens(),
+    dispatch = _dispatcher(env, router, rec, groups, memory, max_model_len, replicas[0].scheduler.max_prefill_tokens(),
                            policy)
     if s.frontend == "server" and engine.request_overhead_ms > 0:
         dispatch = _through_frontend(env, dispatch, engine.request_overhead_ms / 1e3)
     if s.closed_loop_users:
-        _start_closed_loop(env, rec, dispatch, s.closed_loop_users, len(reqs))
+        _start_closed_loop(env, rec, dispatch, s.closed_loop_users, num_requests)
     else:
-        env.process(open_loop_arrivals(env, reqs.arrival_s, dispatch))
-    env.run()
-    if progress:
-        progress(len(reqs), len(reqs))
+        env.process(open_loop_arrivals(env, rec.arrival_s, dispatch))
+    stopped = None
+    try:
+        env.run()
+    except StopRun as stop:
+        stopped = stop.reason
+    rec.close()
+    if progress and stopped is None:
+        progress(num_requests, num_requests, env.now)
     moe = moe_metrics([c.moe.stats for c in cost_models]) if moe_plan else None
+    prefix_cache = merge_stats([r.scheduler.blocks.stats() for r in replicas]) if s.enable_prefix_caching else None
     return RunResult(s, model, device, memory, cost_models[0].describe(), limits, max_model_len, rec,
                      time.perf_counter() - t0, moe=moe, kv_policy=policy.describe(),
-                     speculative=spec.summary() if spec else None, engine=engine.describe())
+                     speculative=spec.summary() if spec else None, engine=engine.describe(), prefix_cache=prefix_cache,
+                     stopped=stopped)
 
 
-def _dispatcher(env, router, rec: RunRecorder, reqs: RequestArrays, memory: MemoryPlan,
+def _disagg_parts() -> RunParts:
+    """The pieces a disaggregated run (simulator/disagg) builds its pools from."""
+    def new_recorder(reqs, device, engine, dtype: str) -> RunRecorder:
+        return RunRecorder(reqs.arrival_s, reqs.prompt_tokens, reqs.output_tokens,
+                           totals=StepTotals(step_energy_w(device, dtype, engine)))
+
+    return RunParts(RunResult, build_requests, resolve_limits, _make_scheduler, check_parallelism, new_recorder,
+                    _through_frontend, build_kv_policy)
+
+
+def _dispatcher(env, router, rec: RunRecorder, groups: dict[int, tuple[int, ...]], memory: MemoryPlan,
                 max_model_len: int, max_prefill_tokens: int, policy: KvPolicy) -> Callable[[int], None]:
-    prompts, outputs = reqs.prompt_tokens.tolist(), reqs.output_tokens.tolist()
+    prompts, outputs = rec.prompt_tokens, rec.output_tokens
     capacity = memory.kv_capacity_tokens
-    groups = _sample_groups(reqs)
 
     def reason(p: int, o: int) -> str | None:
         if p + o > max_model_len:
@@ -254,14 +314,14 @@ def _dispatcher(env, router, rec: RunRecorder, reqs: RequestArrays, memory: Memo
             return  # a sample dispatched with its group's leader
         ok = []
         for j in members:
-            why = reason(prompts[j], outputs[j])
+            why = reason(int(prompts[j]), int(outputs[j]))
             if why:
                 rec.fail(j, env.now, why)
             else:
                 ok.append(j)
         if ok:
-            siblings = [(j, outputs[j]) for j in ok[1:]] or None
-            router.pick().submit(ok[0], prompts[ok[0]], outputs[ok[0]], siblings)
+            siblings = [(j, int(outputs[j])) for j in ok[1:]] or None
+            router.pick().submit(ok[0], int(prompts[ok[0]]), int(outputs[ok[0]]), siblings)
 
     return dispatch
 
@@ -307,12 +367,31 @@ def _start_closed_loop(env, rec: RunRecorder, dispatch, users: int, total: int) 
     env.process(start())
 
 
-def _progress_hook(rec: RunRecorder, progress: Callable[[int, int], None]) -> Callable[[], None]:
+STOP_CHECK_STEPS = 32
+
+
+class StopRun(Exception):
+    """Raised from the step hook to end a run early (simulate's `stop`)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _step_hook(env, rec: RunRecorder, progress: Callable[..., None] | None,
+               stop: Callable[[RunRecorder, float], str | None] | None) -> Callable[[], None] | None:
+    if progress is None and stop is None:
+        return None
     total, counter = len(rec.status), [0]
 
     def on_step() -> None:
         counter[0] += 1
-        if counter[0] % 512 == 0:
-            progress(int(np.count_nonzero(rec.status)), total)
+        n = counter[0]
+        if stop is not None and n % STOP_CHECK_STEPS == 0:
+            reason = stop(rec, env.now)
+            if reason:
+                raise StopRun(reason)
+        if progress is not None and n % 512 == 0:
+            progress(rec.num_done, total, env.now)
 
     return on_step

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from simulator.errors import ServesimError
 from simulator.models import DTYPE_BYTES
+from simulator.parallel import check_parallel_fields
 from simulator.speculative import PositionalAcceptance, parse_rates
 from simulator.workload import ARRIVALS, LengthDist
 
@@ -29,6 +30,7 @@ KV_POLICY_NAMES = ("dense", "h2o", "scissorhands", "topk", "block_topk")  # clas
 KV_COMPACTIONS = ("inplace", "gather")
 SPEC_GAMMA_POLICIES = ("fixed", "adaptive")  # simulator/speculative/setup.py
 SPEC_ADVANCE_MODES = ("ragged", "min")
+PREFIX_CACHING_POLICY_NAMES = ("vllm", "sglang")  # classes: engine/prefix_cache.py PREFIX_CACHING_POLICIES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +44,18 @@ class Scenario:
     tp: int = 1
     replicas: int = 1
     router: str = "round_robin"
+    # parallelism beyond TP (simulator/parallel/) and P/D disaggregation (simulator/disagg/)
+    pp: int = 1  # vLLM pipeline_parallel_size: stages of tp GPUs each
+    pp_microbatches: int | None = None  # micro-batches a step is split into (None: pp)
+    data_parallel_size: int = 1  # vLLM data_parallel_size: attention ranks per replica (needs enable_expert_parallel)
+    enable_expert_parallel: bool = False  # vLLM: MoE experts sharded whole over tp x data_parallel_size GPUs
+    gpu_link: str | None = None  # link for pipeline sends and expert all-to-all (None: the device's interconnect)
+    num_prefill_instances: int | None = None  # P/D disaggregation: prefill instances (None: colocated)
+    num_decode_instances: int = 1  # decode instances when disaggregated
+    prefill_tp: int | None = None  # tp of a prefill instance (None: tp)
+    decode_tp: int | None = None  # tp of a decode instance (None: tp)
+    kv_transfer_link: str | None = None  # prefill -> decode KV link (None: the device's interconnect)
+    kv_transfer_overlap: str = "async"  # async: decode steps go on during transfers; blocking: they wait
     # engine
     scheduler: str = "sarathi"
     max_num_seqs: int = 256
@@ -51,6 +65,10 @@ class Scenario:
     gpu_memory_utilization: float = 0.9
     preemption_mode: str = "recompute"
     swap_space_gib: float = 4.0
+    # automatic prefix caching (engine/prefix_cache.py), vLLM --enable-prefix-caching; off: today's numbers
+    enable_prefix_caching: bool = False
+    prefix_caching_policy: str = "vllm"  # vllm (free-queue LRU) | sglang (free slots first, then LRU leaves)
+    kv_offloading_size_gib: float = 0.0  # per replica: host memory for evicted prefix blocks (vLLM --kv-offloading-size)
     max_model_len: int | None = None  # None: the model's max_position_embeddings
     # workload
     num_requests: int | None = None  # None: the whole trace, or DEFAULT_NUM_REQUESTS synthetic requests
@@ -66,6 +84,9 @@ class Scenario:
     closed_loop_users: int | None = None
     samples_per_prompt: int = 1  # Best-of-N: N samples per prompt share its KV blocks
     output_budget_tokens: int | None = None  # length budget (e.g. chain-of-thought): outputs capped
+    shared_prefix_tokens: int = 0  # synthetic: a system prompt of this many tokens before every prompt
+    shared_prefix_groups: int = 1  # synthetic: distinct shared prefixes (request i uses prefix i mod groups)
+    sharegpt_multi_turn: bool = False  # ShareGPT trace: each turn's prompt is the conversation so far
     seed: int = 0
     # SLOs for request_goodput (vLLM bench serve --goodput)
     slo_ttft_ms: float | None = None
@@ -106,7 +127,7 @@ class Scenario:
     draft_hardware: str | None = None  # None: the draft shares the target's GPUs
     num_speculative_tokens: int = 4  # gamma (the largest gamma with spec_gamma_policy = adaptive)
     spec_gamma_policy: str = "fixed"
-    acceptance_rate: float = 0.8  # i.i.d. per-token acceptance alpha
+    acceptance_rate: float | None = None  # i.i.d. per-token acceptance alpha (0.8 when no model is named)
     acceptance_position_rates: str | None = None  # "0.9,0.8,0.7": per-position conditional rates
     acceptance_histogram: str | None = None  # file of accepted-length counts (overrides the rates)
     spec_advance: str = "ragged"  # ragged: per-sequence accepted counts; min: the batch's minimum
@@ -168,6 +189,27 @@ class Scenario:
         LengthDist.parse(self.prompt_tokens, field="prompt_tokens")
         LengthDist.parse(self.output_tokens, field="output_tokens")
         self._check_kv()
+        self._check_prefix_caching()
+        check_parallel_fields(self)
+
+    def _check_prefix_caching(self) -> None:
+        _at_least(self, 0, "shared_prefix_tokens")
+        _at_least(self, 1, "shared_prefix_groups")
+        _one_of(self, "prefix_caching_policy", PREFIX_CACHING_POLICY_NAMES)
+        if self.shared_prefix_tokens and self.trace:
+            _bad(self, "shared_prefix_tokens", "0 with a trace (a trace carries its own prompts and prefixes)")
+        if not 0 <= self.kv_offloading_size_gib < math.inf:
+            _bad(self, "kv_offloading_size_gib", "GiB of host memory >= 0")
+        if self.kv_offloading_size_gib and not self.enable_prefix_caching:
+            _bad(self, "kv_offloading_size_gib", "0 unless enable_prefix_caching (it holds evicted prefix blocks)")
+        if not self.enable_prefix_caching:
+            return
+        if self.scheduler == "static":
+            _bad(self, "scheduler", "vllm or sarathi with enable_prefix_caching")
+        if self.kv_policy != "dense":
+            _bad(self, "kv_policy", "dense with enable_prefix_caching (a compressed prompt is not cacheable)")
+        if self.samples_per_prompt > 1:
+            _bad(self, "samples_per_prompt", "1 with enable_prefix_caching")
 
     def _check_kv(self) -> None:
         _one_of(self, "kv_policy", KV_POLICY_NAMES)
@@ -187,8 +229,14 @@ class Scenario:
         _at_least(self, 1, "num_speculative_tokens")
         _one_of(self, "spec_gamma_policy", SPEC_GAMMA_POLICIES)
         _one_of(self, "spec_advance", SPEC_ADVANCE_MODES)
-        if not 0 <= self.acceptance_rate <= 1:
+        if self.acceptance_rate is not None and not 0 <= self.acceptance_rate <= 1:
             _bad(self, "acceptance_rate", "a probability in [0, 1]")
+        named = [f for f in ("acceptance_rate", "acceptance_position_rates", "acceptance_histogram")
+                 if getattr(self, f) is not None]
+        if len(named) > 1:
+            raise ServesimError(f"{' and '.join(f'{f}={getattr(self, f)!r}' for f in named)} are both set; "
+                                "allowed: one acceptance model (acceptance_rate, acceptance_position_rates "
+                                "or acceptance_histogram)")
         if not self.spec_realign_overhead >= 0:
             _bad(self, "spec_realign_overhead", ">= 0 (fraction of iteration time)")
         if self.acceptance_position_rates is not None:
@@ -240,8 +288,17 @@ def _at_least(s: Scenario, low: int, *names: str, optional: bool = False) -> Non
 
 
 def _one_of(s: Scenario, name: str, allowed: tuple[str, ...]) -> None:
-    if getattr(s, name) not in allowed:
-        _bad(s, name, ", ".join(allowed))
+    """The field is one of `allowed`; a name differing only in case (`vLLM`, `BF16`) is accepted and
+    stored as the allowed spelling, as model and device names are matched case-insensitively."""
+    value = getattr(s, name)
+    if value in allowed:
+        return
+    if isinstance(value, str):
+        match = [a for a in allowed if a.lower() == value.strip().lower()]
+        if len(match) == 1:
+            object.__setattr__(s, name, match[0])
+            return
+    _bad(s, name, ", ".join(allowed))
 
 
 SCENARIO_KEYS = tuple(f.name for f in fields(Scenario))

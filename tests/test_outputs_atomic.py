@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import simulator.results.files as files
+import simulator.results.tables as tables
 from simulator.cli import main
 from simulator.studies.sweep_store import SweepStore
 
@@ -46,17 +47,11 @@ def test_failed_write_leaves_the_previous_run_intact(capsys, tmp_path, monkeypat
     out = tmp_path / "run"
     assert run(capsys, "simulate", "--num-requests", "20", "--out", str(out))[0] == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    real = files._write_csv
-    calls = []
+    def failing(rec, path, out_format, run_id):  # steps streamed, requests half-written, then the disk "fills"
+        Path(path).write_text("request_id,replica\n0,")
+        raise OSError(28, "No space left on device")
 
-    def failing(df, path):
-        calls.append(path)
-        if len(calls) == 2:  # requests.csv written, steps.csv half-written, then the disk "fills"
-            Path(path).write_text("replica,start_s\n0.0,")
-            raise OSError(28, "No space left on device")
-        real(df, path)
-
-    monkeypatch.setattr(files, "_write_csv", failing)
+    monkeypatch.setattr(files, "write_requests_table", failing)
     code, _, err = run(capsys, "simulate", "--num-requests", "30", "--seed", "7", "--out", str(out))
     assert code == 2 and "No space left" in err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -86,7 +81,7 @@ def test_parquet_out_format(capsys, tmp_path):
     assert run(capsys, "simulate", "--num-requests", "20", "--out", str(out), "--out-format", "parquet")[0] == 0
     assert sorted(p.name for p in out.iterdir()) == ["requests.parquet", "steps.parquet", "summary.json"]
     df = pd.read_parquet(out / "requests.parquet")
-    assert list(df.columns) == list(files.REQUEST_COLUMNS) and len(df) == 20
+    assert list(df.columns) == list(tables.REQUEST_COLUMNS) and len(df) == 20
 
 
 def test_parquet_without_pyarrow_is_one_line(capsys, tmp_path, monkeypatch):

@@ -114,7 +114,7 @@ def test_engine_steps_are_timed_at_fixed_context():
     forward = model.forward
 
     def spy(*a, **k):
-        cache = k["past_key_values"]
+        cache = k["cache"] if "cache" in k else k["past_key_values"]  # transformers' current name, or the old one
         seen.append((k["input_ids"].shape[1], cache.get_seq_length()))
         return forward(*a, **k)
 

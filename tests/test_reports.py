@@ -93,7 +93,7 @@ def test_summary_only_and_extra_sections_render():
     cards = {i["key"]: i["value"] for i in scan(html_text).items if "card" in i["class"]}
     assert cards == {"completed": 3, "mean_ttft_ms": 1.5, "price.usd_per_million_output_tokens": 1.75,
                      "energy.j_per_output_token": 0.25}
-    assert "No requests.csv / steps.csv" in html_text and ">list<" in html_text
+    assert "No requests / steps table" in html_text and ">list<" in html_text
 
 
 def test_compare_json_side_by_side_and_deltas(results):
@@ -134,7 +134,9 @@ def test_plan_report_values(results):
     cells = [i["value"] for i in scan(html_text).items if i["tag"] == "td"]
     rates = cells[:10 * len(doc["candidates"])][0::10]
     assert rates == [c["max_rate_per_replica"] for c in doc["candidates"]]
-    assert "SLO TTFT 500.0 ms" in html_text and "infeasible" in html_text
+    assert "SLO p99 TTFT 500 ms" in html_text and "infeasible" in html_text
+    header = html_text[html_text.index("<header>"):html_text.index("</header>")]
+    assert "SLO p99 TTFT 500 ms / TPOT 50 ms" in header and "500.0" not in header and "p99.0" not in header
 
 
 def test_large_run_is_downsampled_but_tables_exact():

@@ -170,7 +170,7 @@ def test_tokens_per_iteration_match_leviathan_in_the_engine():
     pmf = np.diff(-np.array([alpha**j for j in range(gamma + 1)] + [0.0]))
     var = float(np.dot(pmf, np.arange(1, gamma + 2) ** 2) - expected**2)
     assert abs(sp["mean_tokens_per_iteration"] - expected) <= 4 * math.sqrt(var / n)
-    assert sp["acceptance_rate"] == pytest.approx((sp["mean_tokens_per_iteration"] - 1) / gamma)
+    assert sp["draft_acceptance_rate"] == pytest.approx((sp["mean_tokens_per_iteration"] - 1) / gamma)
 
 
 def test_min_advance_in_the_engine_uses_alpha_to_the_b():
@@ -234,7 +234,7 @@ def test_cli_flags_and_baseline(capsys):
     assert sp["speedup_mean_tpot"] > 1.5 and sp["baseline"]["mean_tpot_ms"] > out["metrics"]["mean_tpot_ms"]
     assert sp["expected_tokens_per_iteration"] == pytest.approx(leviathan(0.7, 3))
     assert main(argv[:-1]) == 0
-    assert "Speculative decoding (qwen3-0.6b)" in capsys.readouterr().out
+    assert "Speculative decoding (qwen3-0.6b on the target's GPUs)" in capsys.readouterr().out
 
 
 def test_cli_histogram_and_position_rates(tmp_path, capsys):

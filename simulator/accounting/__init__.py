@@ -4,7 +4,7 @@
 Owns the cost formulas and their sources. Reads what the engine records; never prices time
 (cost/) or computes latency metrics (results/).
 """
-from simulator.accounting.energy import money_sections
+from simulator.accounting.energy import money_sections, step_energy_w
 from simulator.accounting.kinetics import (
                                            ATTENTION_MODES,
                                            COUNTINGS,
@@ -19,4 +19,4 @@ from simulator.accounting.kinetics import (
 from simulator.accounting.power import PowerModel, power_path
 
 __all__ = ["ATTENTION_MODES", "COUNTINGS", "PAPER_INTENSITY", "PAPER_PEAK_FLOPS", "PARAMS_CONVENTIONS", "params_per_token", "KineticsInputs", "kinetics_cost",
-           "kinetics_section", "money_sections", "PowerModel", "power_path"]
+           "kinetics_section", "money_sections", "step_energy_w", "PowerModel", "power_path"]

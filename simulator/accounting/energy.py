@@ -18,6 +18,7 @@ import numpy as np
 
 from hardware import DeviceSpec
 from simulator.accounting.power import PowerModel, line_model, load_power_model
+from simulator.engine import StepTotals
 
 MEASURED_POWER_COLUMN = "power_w"
 
@@ -42,28 +43,44 @@ def step_power_w(steps: dict[str, np.ndarray], device: DeviceSpec, dtype: str,
     return watts
 
 
-def run_window_s(steps: dict[str, np.ndarray], last_finish_s: float) -> float:
+def step_energy_w(device: DeviceSpec, dtype: str, engine=None, power: PowerModel | None = None):
+    """block of step rows -> per-GPU watts per step, with the power model a run of `engine` uses
+    (load_power_model; the utilization line for engine "ideal"); StepTotals sums it x duration."""
+    calibrated = getattr(engine, "device_model", "calibrated") == "calibrated"
+    power = power or load_power_model(device, calibrated=calibrated)
+
+    def watts(block) -> np.ndarray:
+        return step_power_w(block, device, dtype, power)
+
+    watts.power_model = power
+    return watts
+
+
+def run_window_s(totals: StepTotals, last_finish_s: float) -> float:
     """The run's span from t=0: the later of the last step's end and the last request's end."""
-    end = float(np.max(steps["start_s"] + steps["duration_s"])) if len(steps["duration_s"]) else 0.0
-    return max(end, float(last_finish_s) if np.isfinite(last_finish_s) else 0.0)
+    return max(totals.end_s, float(last_finish_s) if np.isfinite(last_finish_s) else 0.0)
 
 
-def energy_section(steps: dict[str, np.ndarray], device: DeviceSpec, *, dtype: str, tp: int,
+def energy_section(steps: StepTotals | dict[str, np.ndarray], device: DeviceSpec, *, dtype: str, tp: int,
                    replicas: int, window_s: float, num_output_tokens: int, power_model: PowerModel | None = None) -> dict:
+    """The "energy" section from a run's step totals (folded with a power model: StepTotals with
+    step_energy_w) or from a whole step table (folded here with `power_model`)."""
     power_model = power_model or line_model(device)
-    dur = np.asarray(steps["duration_s"], dtype=np.float64)
-    power = step_power_w(steps, device, dtype, power_model)
-    busy_j = float(np.dot(power, dur)) * tp
-    replica = np.asarray(steps["replica"], dtype=np.int64)
-    busy_s = np.bincount(replica, weights=dur, minlength=replicas) if len(dur) else np.zeros(replicas)
+    if not isinstance(steps, StepTotals):
+        steps = StepTotals.of(steps, step_energy_w(device, dtype, power=power_model))
+    elif steps.power_w is None and steps.num_steps:
+        raise ValueError("energy_section: the step totals were folded without a power model (StepTotals(power_w=...))")
+    busy_j = steps.busy_gpu_j * tp
+    busy_s = np.zeros(replicas)
+    busy_s[:len(steps.replica_busy_s)] = steps.replica_busy_s[:replicas]
     idle_s = float(np.maximum(window_s - busy_s, 0.0).sum())
     idle_j = device.idle_w * tp * idle_s
     total_j = busy_j + idle_j
-    measured = steps.get(MEASURED_POWER_COLUMN)
-    num_measured = int(np.isfinite(measured).sum()) if measured is not None else 0
+    num_measured = steps.num_measured_power
+    num_steps = steps.num_steps
     nan = float("nan")
     return {
-        "model": power_model.kind if num_measured < len(dur) or not len(dur) else "measured power",
+        "model": power_model.kind if num_measured < num_steps or not num_steps else "measured power",
         "utilization": "U_c = FLOPs/(peak FLOP/s x step duration), U_m = bytes/(peak bandwidth x step duration), per GPU",
         "power_model": power_model.describe(),
         "idle_w": device.idle_w, "tdp_w": device.tdp_w,
@@ -108,7 +125,7 @@ def _price_file(device: DeviceSpec) -> str:
 def money_sections(result, metrics: dict) -> dict:
     """build_summary's "energy" and "price" sections for a RunResult."""
     rec, s = result.recorder, result.scenario
-    steps = rec.step_arrays()
+    steps = rec.totals
     finish = rec.finish_s[np.isfinite(rec.finish_s)]
     window = run_window_s(steps, float(finish.max()) if len(finish) else 0.0)
     tokens = int(metrics.get("total_output_tokens", 0))

@@ -30,6 +30,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from simulator.engine import StepTotals
 from simulator.models import ModelSpec, dtype_bytes
 
 PAPER_INTENSITY = 562.5  # Kinetics sec. 3: B200, 4.5 PFLOP/s over 8 TB/s
@@ -196,15 +197,18 @@ def _result(c_comp: Fraction, c_mem: Fraction, intensity: float, peak_flops: flo
 
 
 # ---- the per-run account -------------------------------------------------------------------------
-def _col_sum(steps: dict[str, np.ndarray], name: str) -> int:
-    col = steps.get(name)
-    return int(np.asarray(col, dtype=np.int64).sum()) if col is not None and len(col) else 0
+def _totals(steps) -> StepTotals:
+    return steps if isinstance(steps, StepTotals) else StepTotals.of(steps)
 
 
-def run_account(steps: dict[str, np.ndarray], model: ModelSpec, *, dtype: str = "bf16",
+def _col_sum(steps: StepTotals, name: str) -> int:
+    return int(steps.sum(name))
+
+
+def run_account(steps: StepTotals | dict[str, np.ndarray], model: ModelSpec, *, dtype: str = "bf16",
                 intensity: float = PAPER_INTENSITY, peak_flops: float | None = None,
                 params_per_token: int | None = None) -> KineticsCost:
-    """The paper's counting over the steps a run executed (RunRecorder.step_arrays()).
+    """The paper's counting over the steps a run executed (RunRecorder.totals, or a step table).
 
     Forward passes that produced a token = sum(num_logits) (decodes + prefills that finished);
     attended tokens = sum(decode_context_sum) + sum(num_prefill_tokens): a finishing prefill's
@@ -213,12 +217,13 @@ def run_account(steps: dict[str, np.ndarray], model: ModelSpec, *, dtype: str = 
     Static batching's padding is counted: it is work the batch actually ran. Best-of-N samples
     sharing a prompt: the shared prefix is read once per step (decode_kv_read_sum), as the paper
     counts, while the prompt's last row is one pass for the whole group (the paper counts N)."""
+    steps = _totals(steps)
     p = params_per_token or model.active_params_per_token
     beta = Fraction(dtype_bytes(dtype))
     q_width, kv_width = _widths(model)
     passes = _col_sum(steps, "num_logits")
     attended = _col_sum(steps, "decode_context_sum") + _col_sum(steps, "num_prefill_tokens")
-    read_col = "decode_kv_read_sum" if "decode_kv_read_sum" in steps else "decode_context_sum"
+    read_col = "decode_kv_read_sum" if steps.has("decode_kv_read_sum") else "decode_context_sum"
     read = _col_sum(steps, read_col) + _col_sum(steps, "num_prefill_tokens")
     terms = {"linear_flops": Fraction(2 * p * passes), "attention_flops": Fraction(4 * q_width * attended),
              "kv_read_bytes": 2 * beta * kv_width * read}
@@ -230,7 +235,7 @@ def kinetics_section(result, metrics: dict) -> dict:
     """build_summary's "kinetics" section: totals, per output token and per request, at the
     paper's intensity and at the run device's own (whose eFLOPs / peak = ideal roofline seconds);
     "all_ops" weighs every op the cost model counted (prefill, weights, activations, logits)."""
-    steps = result.recorder.step_arrays()
+    steps = result.recorder.totals
     dtype, device, tp = result.scenario.dtype, result.device, result.scenario.tp
     peak = device.peak_flops(dtype)
     tokens, requests = metrics.get("total_output_tokens", 0), metrics.get("completed", 0)
@@ -254,9 +259,8 @@ def kinetics_section(result, metrics: dict) -> dict:
     return out
 
 
-def _col_sum_f(steps: dict[str, np.ndarray], name: str) -> float:
-    col = steps.get(name)
-    return float(np.sum(col)) if col is not None else 0.0
+def _col_sum_f(steps: StepTotals, name: str) -> float:
+    return float(steps.sum(name))
 
 
 def _per(total: float, compute: float, memory: float, tokens: int, requests: int) -> dict:

@@ -18,6 +18,7 @@ from simulator.accounting import (
     params_per_token,
 )
 from simulator.cli.arg_types import positive_float, positive_int
+from simulator.errors import ServesimError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,10 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hardware", help="device whose F_peak/BW sets the intensity and the seconds")
     p.add_argument("--intensity", type=positive_float, help="FLOPs per byte (default: the paper's 562.5)")
     p.add_argument("--dtype", default="bf16", help="KV/weight dtype for bytes and peak FLOP/s (default bf16)")
-    p.add_argument("--attention", default="dense", help=f"{' | '.join(ATTENTION_MODES)} (default dense)")
+    p.add_argument("--attention", default="dense", choices=ATTENTION_MODES, type=str.lower,
+                   help="dense, or sparse: topk (needs --budget) or block_topk (needs --budget and --block-size)")
     p.add_argument("--budget", type=positive_int, help="topk/block_topk: attended tokens per query")
     p.add_argument("--block-size", type=positive_int, help="block_topk: tokens per block (one key scored per block)")
-    p.add_argument("--counting", default="exact",
+    p.add_argument("--counting", default="exact", choices=COUNTINGS, type=str.lower,
                    help=f"{' | '.join(COUNTINGS)}: dense attended total L*L_in + L(L-1)/2, or the paper's "
                         "(2*L_in + L)*L/2 (default exact)")
     p.add_argument("--params-per-token", type=positive_int, help="P (default: by --params-convention)")
@@ -58,9 +60,26 @@ def _intensity(args: argparse.Namespace) -> tuple[float, float | None, str]:
     return PAPER_INTENSITY, PAPER_PEAK_FLOPS, "paper (B200: 4.5 PFLOP/s over 8 TB/s)"
 
 
+def check_attention_flags(args: argparse.Namespace) -> None:
+    """--budget with a sparse --attention only and required there; --block-size with block_topk only
+    and required there. Raises ServesimError naming the flags."""
+    sparse = args.attention != "dense"
+    if sparse and args.budget is None:
+        raise ServesimError(f"--attention {args.attention} needs --budget N (attended tokens per query)")
+    if not sparse and args.budget is not None:
+        raise ServesimError(f"--budget {args.budget} applies to --attention topk or block_topk only "
+                            f"(got --attention {args.attention})")
+    if args.attention == "block_topk" and args.block_size is None:
+        raise ServesimError("--attention block_topk needs --block-size N (tokens per block)")
+    if args.attention != "block_topk" and args.block_size is not None:
+        raise ServesimError(f"--block-size {args.block_size} applies to --attention block_topk only "
+                            f"(got --attention {args.attention})")
+
+
 def run(args: argparse.Namespace) -> int:
     from simulator.models import load_model
 
+    check_attention_flags(args)
     intensity, peak, source = _intensity(args)
     rows = []
     for name in [n.strip() for n in args.model.split(",") if n.strip()]:

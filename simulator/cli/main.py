@@ -17,7 +17,7 @@ from simulator.errors import ServesimError
 COMMANDS = {
     "simulate": ("simulator.cli.simulate", "simulate a serving scenario and print vLLM-style metrics"),
     "cost": ("simulator.cli.cost", "Kinetics eFLOPs of one prompt (closed form, arXiv 2506.05333)"),
-    "models": ("simulator.cli.catalog", "list the built-in models and devices"),
+    "models": ("simulator.cli.catalog", "list the built-in models, devices, host CPUs and engines"),
     "tts": ("simulator.cli.tts", "test-time scaling sweep: model x samples x length budget -> cost per question"),
     "report": ("simulator.cli.report", "render saved results as one self-contained HTML report"),
     "compare": ("simulator.cli.compare", "what-if: a base scenario vs the cross product of --vary changes"),
@@ -35,6 +35,30 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already names one or there is
+    none to show (None, False: a switch that is off, or a value decided at run time)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (action.option_strings and default not in (None, False, argparse.SUPPRESS, [])
+                and "(default" not in text):
+            text += " (default: %(default)s)"
+        return text
+
+
+def package_version() -> str:
+    """The installed distribution's version (pyproject.toml's), or 'unknown' when run from a tree
+    that was never installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("servesim")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 NEGATIVE_WORDS = ("-inf", "-infinity", "-nan")
@@ -57,9 +81,10 @@ def _normalize_argv(argv: list[str]) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="servesim", description="LLM serving simulator and profiler")
+    parser.add_argument("--version", action="version", version=f"servesim {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (module, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=_HelpFormatter)
         importlib.import_module(module).add_arguments(p)
         p.set_defaults(_module=module)
     return parser

@@ -38,11 +38,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=positive_int, default=None, help="local processes (default: min(cpus, candidates))")
     p.add_argument("--ray", action="store_true", help="run candidate searches as Ray tasks")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local one)")
-    p.add_argument("--store", metavar="DIR", help="result store (default .servesim-sweeps/<plan hash>)")
+    p.add_argument("--store", metavar="DIR",
+                   help="resumable result store (default: ~/.cache/servesim/sweeps/<plan hash>, or under "
+                        "$XDG_CACHE_HOME or $SERVESIM_CACHE_DIR; the run prints it)")
     p.add_argument("--top", type=positive_int, default=10, help="feasible configurations to list (default 10)")
     p.add_argument("--json", action="store_true", help="print plan.json to stdout")
     p.add_argument("--out", metavar="DIR", help="write plan.json to DIR")
     p.add_argument("--report", metavar="FILE.html", help="also render the plan as an HTML report")
+    p.add_argument("--disaggregated", action="store_true",
+                   help="cheapest prefill:decode split (--prefill-tp/--decode-tp) meeting the SLOs at --target-rate, "
+                        "next to the cheapest colocated replicas (studies/plan/disaggregated.py)")
+    p.add_argument("--max-instances", type=positive_int, default=8, help="--disaggregated: most instances (default 8)")
 
 
 def build_grid(args: argparse.Namespace) -> dict[str, list]:
@@ -50,7 +56,12 @@ def build_grid(args: argparse.Namespace) -> dict[str, list]:
 
     specs = [f"{field}={getattr(args, f'grid_{field}')}" for _, field in GRID_FLAGS
              if getattr(args, f"grid_{field}") is not None]
-    return merge_varies(specs + list(args.vary))
+    grid = merge_varies(specs + list(args.vary))
+    if getattr(args, "model", None) is not None and "model" in grid:
+        given = "--models" if args.grid_model is not None else "--vary model=..."
+        raise ServesimError(f"--model {args.model} and {given} both name models; list every candidate in one "
+                            f"option: --models {','.join(dict.fromkeys([args.model, *map(str, grid['model'])]))}")
+    return grid
 
 
 def target_rate(text: str) -> float:
@@ -97,6 +108,17 @@ def run(args: argparse.Namespace) -> int:
     base = scenario_from_args(args)
     slo = Slo(ttft_ms=base.slo_ttft_ms, tpot_ms=base.slo_tpot_ms, percentile=args.slo_percentile)
     settings = SearchSettings(probe_requests=args.probe_requests, max_probes=args.max_probes)
+    if args.disaggregated:  # P/D disaggregation: its own search (studies/plan/disaggregated.py)
+        from simulator.studies import disaggregated_json, format_disaggregated, plan_disaggregated
+
+        grid = build_grid(args)
+        if many := [k for k, v in grid.items() if len(v) != 1]:
+            raise ServesimError(f"--disaggregated takes one value of {', '.join(many)}; allowed: one per flag")
+        base = base.replace(**{k: v[0] for k, v in grid.items()})
+        doc = plan_disaggregated(base, target_rate=args.target_rate, slo=slo, settings=settings,
+                                 max_instances=args.max_instances)
+        print(disaggregated_json(doc) if args.json else format_disaggregated(doc))
+        return 0
     grid = build_grid(args)
     check_names(grid, base)
     tasks = plan_tasks(base, grid, settings=settings, slo=slo, target_rate=args.target_rate)

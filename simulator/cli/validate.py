@@ -117,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
         bar.close()
     profiles = [profile] * runs
     if profiler:  # each round's own pass, and all passes combined (each shape's middle) for reuse
-        out = Path(args.out)
+        out = Path(args.out).resolve()  # printed below: where the profiles went, from any directory
         profiles = [_save(profiler.result(only=r), out / f"round-{r + 1}") for r in range(runs)]
         profile = _save(profiler.result("middle"), out)
         profile_note = (f"measured after each serving round ({len(grid)} kernel shapes + engine steps, "

@@ -130,7 +130,7 @@ def _engine_path(name_or_path: str) -> Path:
         path = ENGINE_DIR / f"{str(name_or_path).lower()}.toml"
     if not path.is_file():
         raise ServesimError(f"unknown engine {str(name_or_path)!r}; known engines: {', '.join(engine_names())} "
-                            "(or a path to an engine .toml, see profiles/data/engines/vllm.toml)")
+                            f"(or a path to an engine .toml; copy {ENGINE_DIR / 'vllm.toml'} to start one)")
     return path
 
 
@@ -180,21 +180,36 @@ class EngineCostModel:
         # a measured profile that timed this engine's whole steps already holds its overhead
         self._measured = getattr(inner, "measured_overhead", False)
         self.num_running = 0  # set by the scheduler's step plan (running sequences this step)
+        self._inner_step_cost = inner.step_cost
+        self._passthrough = self._measured or engine.free
+        # EngineSpec.step_cpu_s's terms for this tp and depth, precomputed (the hot path; the
+        # same operations in the same order, so the same bits)
+        self._cpu_fixed = engine.step_overhead_ms * 1e-3 + engine.tp_overhead_ms * 1e-3 * (tp - 1)
+        self._cpu_layers = engine.per_layer_us * 1e-6 * num_layers
+        self._per_seq_us = engine.per_seq_us + engine.per_seq_tp_us * (tp - 1)
+        self._cpu_per_token = engine.per_prefill_token_us * 1e-6
+        self._cuda_graphs, self._overlap = engine.cuda_graphs, engine.overlap
 
     def step_cost(self, shape) -> StepCost:
-        c = self.inner.step_cost(shape)
-        if self._measured or self.engine.free:
+        c = self._inner_step_cost(shape)
+        if self._passthrough:
             return c
-        running = max(shape.num_decode + len(shape.prefill_chunks), 1)
-        cpu = self.engine.step_cpu_s(running, shape.num_prefill_tokens, self.num_layers, self.tp)
-        exposed = max(cpu - c.time_s, 0.0) if self.engine.overlap else cpu
+        running = shape.num_decode + len(shape.prefill_chunks) or 1
+        prefill = shape.num_prefill_tokens
+        # = engine.step_cpu_s(running, prefill, num_layers, tp)
+        cpu = (self._cpu_fixed + running * self._per_seq_us * 1e-6 + self._cpu_per_token * prefill
+               + (self._cpu_layers if not self._cuda_graphs or prefill > 0 else 0.0))
+        time_s = c.time_s
+        exposed = (cpu - time_s if cpu > time_s else 0.0) if self._overlap else cpu
         overhead_s = c.overhead_s + exposed
         other = c.comm_s + overhead_s + c.evict_s
-        if c.compute_s >= c.memory_s:
-            bound = BOUND_COMPUTE if c.compute_s >= other else BOUND_OVERHEAD
+        compute_s, memory_s = c.compute_s, c.memory_s
+        if compute_s >= memory_s:
+            bound = BOUND_COMPUTE if compute_s >= other else BOUND_OVERHEAD
         else:
-            bound = BOUND_MEMORY if c.memory_s >= other else BOUND_OVERHEAD
-        return c._replace(time_s=c.time_s + exposed, overhead_s=overhead_s, bound=bound)
+            bound = BOUND_MEMORY if memory_s >= other else BOUND_OVERHEAD
+        return StepCost(time_s + exposed, compute_s, memory_s, c.comm_s, overhead_s, c.flops, c.bytes, bound,
+                        c.source, c.evict_s)
 
     def describe(self) -> dict:
         d = dict(self.inner.describe())

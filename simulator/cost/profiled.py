@@ -19,12 +19,20 @@ from collections import Counter
 
 from profiles.fit import SOURCE_PROFILE, SOURCE_ROOFLINE, TRUST, FittedProfile
 from profiles.table import make_shape
-from simulator.cost.ops import attention_ops, expected_active_experts, logits_op
+from simulator.cost.ops import (
+    OpCost,
+    attention_coefficients,
+    decode_attention,
+    expected_active_experts,
+    logits_op,
+    prefill_attention,
+)
 from simulator.cost.roofline import RooflineCostModel
 from simulator.cost.shape import BatchShape
 from simulator.cost.step import StepCost
 
 MAX_LISTED_SHAPES = 50
+MAX_CACHED_SHAPES = 1 << 17  # per cache; cleared when full (10M-request runs see millions of shapes)
 _SOURCE_OF_TRUST = {v: k for k, v in TRUST.items()}
 
 
@@ -54,18 +62,38 @@ class ProfiledCostModel:
         self._attention_profiled = bool({"attn_prefill", "attn_decode"} & set(fit.ops))
         # ops answered by a measured table (a calibration prices every shape: nothing to list)
         self._measured_ops = {op for op in fit.ops if not getattr(_layer(fit, op), "batched_calls", False)}
-        self._attention_cache: dict[tuple, tuple] = {}
+        self._attention_cache: dict[tuple, tuple] = {}  # decode (batch, context) -> (answer, extrapolated keys)
+        self._kernel_cache: dict[tuple, tuple] = {}  # (op, calls, dims) -> (answer, extrapolated key)
+        self._recording: list | None = None  # extrapolated keys counted while a cache entry is built
+        self._coeffs = attention_coefficients(m, fallback.beta, tp, fallback.kv_beta)
 
     # ---- kernel lookups -------------------------------------------------------------------
     def _kernel(self, op: str, calls: float, **dims: int) -> tuple[float, str] | None:
+        """(seconds of `calls` calls, source) of one kernel shape; answers are cached (the fit is a
+        pure function of the shape) and every call counts an extrapolated shape, hit or miss."""
+        cache_key = (op, calls, *dims.items())
+        hit = self._kernel_cache.get(cache_key)
+        if hit is None:
+            if len(self._kernel_cache) >= MAX_CACHED_SHAPES:
+                self._kernel_cache.clear()  # bounded memory on very long runs; answers are unchanged
+            hit = self._kernel_cache[cache_key] = self._kernel_uncached(op, calls, dims)
+        got, extrapolated = hit
+        if extrapolated is not None:
+            self.extrapolated[extrapolated] += 1
+            if self._recording is not None:
+                self._recording.append(extrapolated)
+        return got
+
+    def _kernel_uncached(self, op: str, calls: float, dims: dict) -> tuple[tuple[float, str] | None, tuple | None]:
         shape = make_shape(**dims)
         dtype = self.kv_dtype if op.startswith("attn_") and op not in ("attn_qkv", "attn_out") else self.dtype
         got = self.fit.predict(op, shape, dtype)
         if got is None:
-            return None
+            return None, None
+        extrapolated = None
         if got[1] != SOURCE_PROFILE and op in self._measured_ops:
-            self.extrapolated[(op,) + tuple(sorted((k, v) for k, v in dims.items() if v))] += 1
-        return got[0] * calls, got[1]
+            extrapolated = (op,) + tuple(sorted((k, v) for k, v in dims.items() if v))
+        return (got[0] * calls, got[1]), extrapolated
 
     def _sum(self, parts: list) -> tuple[float, str] | None:
         if any(p is None for p in parts):
@@ -132,17 +160,61 @@ class ProfiledCostModel:
                                            context_tokens=ctx, **self._heads) for (n, ctx), c in pairs.items()])
         b = shape.num_decode
         ctx = round(shape.decode_context_sum / b)
-        hit = self._attention_cache.get((b, ctx))
-        if hit is None:
-            hit = self._attention_cache[(b, ctx)] = self._kernel("attn_decode", nl, batch_size=b, context_tokens=ctx,
-                                                                 **self._heads)
-        elif hit[1] != SOURCE_PROFILE and "attn_decode" in self._measured_ops:  # count every lookup
-            dims = dict(batch_size=b, context_tokens=ctx, **self._heads)
-            self.extrapolated[("attn_decode",) + tuple(sorted((k, v) for k, v in dims.items() if v))] += 1
-        parts = [hit]
+        parts = [self._kernel("attn_decode", nl, batch_size=b, context_tokens=ctx, **self._heads)]
         if "kv_append" in self.fit.ops:
             parts.append(self._kernel("kv_append", nl, batch_size=b, context_tokens=max(ctx - 1, 0), **self._heads))
         return self._sum(parts)
+
+    def _attention_lookup(self, name: str, shape: BatchShape) -> tuple[float, str] | None:
+        """_attention_op; decode through a cache keyed by what its answer depends on (batch and mean
+        context), whose hits count their extrapolated shapes again, as a miss does."""
+        if name == "attn_prefill":  # chunks rarely repeat as a whole: _kernel caches each (chunk, context)
+            return self._attention_op(name, shape)
+        key = (shape.num_decode, round(shape.decode_context_sum / shape.num_decode))
+        hit = self._attention_cache.get(key)
+        if hit is None:
+            if len(self._attention_cache) >= MAX_CACHED_SHAPES:
+                self._attention_cache.clear()
+            self._recording = []
+            try:
+                got = self._attention_op(name, shape)
+            finally:
+                recorded, self._recording = self._recording, None
+            hit = self._attention_cache[key] = (got, tuple(recorded))
+        else:
+            for k in hit[1]:
+                self.extrapolated[k] += 1
+        return hit[0]
+
+    def _attention_part(self, shape: BatchShape) -> tuple[float, float, float, float, float, int]:
+        """_price(attention_ops(...)) for the step, without building op lists: FLOPs and bytes from
+        the closed forms (ops.prefill_attention, ops.decode_attention), kernel times cached."""
+        compute_s = memory_s = comm_s = flops = nbytes = 0.0
+        trust = TRUST[SOURCE_PROFILE]
+        ops = []
+        if shape.prefill_chunks:
+            ops.append(("attn_prefill", *prefill_attention(shape.prefill_chunks, self._coeffs)))
+        if shape.num_decode:
+            ops.append(("attn_decode", *decode_attention(shape.num_decode, shape.decode_context_sum, self._coeffs,
+                                                         shape.decode_kv_read_sum)))
+        for name, f, b in ops:
+            got = self._attention_lookup(name, shape)
+            if got is None:
+                c, m_, x, f2, b2 = self.fallback._sum_ops([OpCost(name, f, b)])
+                compute_s, memory_s, comm_s = compute_s + c, memory_s + m_, comm_s + x
+                flops, nbytes = flops + f2, nbytes + b2
+                trust = min(trust, TRUST[SOURCE_ROOFLINE])
+                self.sources[SOURCE_ROOFLINE] += 1
+                continue
+            t, src = got
+            self.sources[src] += 1
+            trust = min(trust, TRUST[src])
+            if f / self.fallback.flops_per_s >= b / self.fallback.bytes_per_s:  # as _price classifies
+                compute_s += t
+            else:
+                memory_s += t
+            flops, nbytes = flops + f, nbytes + b
+        return compute_s, memory_s, comm_s, flops, nbytes, trust
 
     # ---- the protocol ---------------------------------------------------------------------
     def _price(self, ops, lookup) -> tuple[float, float, float, float, float, int]:
@@ -211,8 +283,7 @@ class ProfiledCostModel:
                 hit = self._logit_cache[t] = self._price(logits_op(m, t, beta, tp), lambda n: self._logit_op(n, t))
             parts.append(hit)
         if self._attention_profiled:
-            parts.append(self._price(attention_ops(m, shape, beta, tp, self.fallback.kv_beta),
-                                     lambda n: self._attention_op(n, shape)))
+            parts.append(self._attention_part(shape))
         elif shape.prefill_chunks or shape.num_decode:  # no attention kernels in the profile: roofline
             c, m_, f, b = self.fallback._attention(shape)
             parts.append((c, m_, 0.0, f, b, TRUST[SOURCE_ROOFLINE]))
@@ -231,11 +302,13 @@ class ProfiledCostModel:
         if shape.kv_work is not None:  # KV-policy bookkeeping: the fallback's eviction ops
             evict_s, f, b = self.fallback._eviction(shape.kv_work)
             flops, nbytes = flops + f, nbytes + b
-        split = (compute_s, memory_s, comm_s + overhead_s + evict_s)
-        return StepCost(time_s=compute_s + memory_s + comm_s + overhead_s + evict_s, compute_s=compute_s,
-                        memory_s=memory_s, comm_s=comm_s, overhead_s=overhead_s, flops=flops, bytes=nbytes,
-                        bound=max(range(3), key=split.__getitem__),
-                        source=_SOURCE_OF_TRUST[trust], evict_s=evict_s)
+        other = comm_s + overhead_s + evict_s  # the bound: the largest of the three, the first on ties
+        if compute_s >= memory_s:
+            bound = 0 if compute_s >= other else 2
+        else:
+            bound = 1 if memory_s >= other else 2
+        return StepCost(compute_s + memory_s + comm_s + overhead_s + evict_s, compute_s, memory_s, comm_s, overhead_s,
+                        flops, nbytes, bound, _SOURCE_OF_TRUST[trust], evict_s)
 
     def describe(self) -> dict:
         shapes = [{"op": k[0], **dict(k[1:]), "lookups": n} for k, n in self.extrapolated.most_common(MAX_LISTED_SHAPES)]

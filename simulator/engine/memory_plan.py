@@ -5,6 +5,7 @@ activation peak, divided into blocks). Raises ServesimError when the model does 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from hardware import DeviceSpec
@@ -66,18 +67,44 @@ def activation_reserve_bytes(model: ModelSpec, dtype: str, tp: int, max_num_batc
     return int(max_num_batched_tokens * per_token + logits)
 
 
+def gpu_weight_bytes(model: ModelSpec, dtype: str, *, tp: int, pp: int = 1, ep: int | None = None) -> int:
+    """Weights on one GPU. tp shards every matrix; pp gives each stage ceil(L/pp) of the L layers,
+    the first stage the embedding and the last the lm_head (the larger bounds the plan: every GPU
+    gets the same plan); ep (expert parallelism) puts E/ep whole routed experts on each GPU instead
+    of a 1/tp slice of all of them (vLLM FusedMoE with enable_expert_parallel)."""
+    total = model.weight_bytes(dtype)
+    if pp == 1 and not ep:
+        return int(total / tp)
+    experts = model.expert_params_total * model.param_bytes("experts", dtype) if ep else 0.0
+    head = 0 if model.tie_word_embeddings else model.lm_head_params * model.param_bytes("lm_head", dtype)
+    embed = model.embedding_params * model.param_bytes("embedding", dtype)
+    layers = total - experts - head - embed
+    ends = head + embed if pp == 1 else max(head, embed)
+    stage = math.ceil(model.num_layers / pp) / model.num_layers
+    return int((layers * stage + ends) / tp + (experts * stage / ep if ep else 0.0))
+
+
+def gpu_kv_bytes_per_token(model: ModelSpec, dtype: str, *, tp: int, pp: int = 1) -> int:
+    """KV bytes of one token on one GPU: this tp rank's share, for the ceil(L/pp) layers of one stage."""
+    full = model.kv_bytes_per_token(dtype, tp)
+    return full if pp == 1 else int(full * math.ceil(model.num_layers / pp) / model.num_layers)
+
+
 def plan_memory(model: ModelSpec, device: DeviceSpec, *, dtype: str, tp: int, block_size: int,
                 gpu_memory_utilization: float, max_num_batched_tokens: int, max_num_seqs: int,
                 extra_weight_bytes: int = 0, offloaded_weight_bytes: int = 0,
                 metadata_bytes_per_token: int = 0, extra_kv_bytes_per_token: int = 0,
-                kv_dtype: str | None = None) -> MemoryPlan:
+                kv_dtype: str | None = None, pp: int = 1, expert_parallel_size: int | None = None) -> MemoryPlan:
     """offloaded_weight_bytes: weights kept in host memory (MoE experts); metadata_bytes_per_token:
     a KV policy's state stored beside each cached token (its score metadata); extra_kv_bytes_per_token:
-    another model's KV kept in the same block tables (a speculative draft). Both charged to the blocks."""
+    another model's KV kept in the same block tables (a speculative draft). Both charged to the blocks.
+    pp, expert_parallel_size: per-GPU figures under pipeline and expert parallelism
+    (gpu_weight_bytes, gpu_kv_bytes_per_token)."""
     usable = int(device.memory_bytes * gpu_memory_utilization)
-    weights = int(model.weight_bytes(dtype) / tp) + extra_weight_bytes - offloaded_weight_bytes
+    weights = gpu_weight_bytes(model, dtype, tp=tp, pp=pp, ep=expert_parallel_size) + extra_weight_bytes \
+        - offloaded_weight_bytes
     reserve = activation_reserve_bytes(model, dtype, tp, max_num_batched_tokens, max_num_seqs)
-    kv_per_token = model.kv_bytes_per_token(kv_dtype or dtype, tp)
+    kv_per_token = gpu_kv_bytes_per_token(model, kv_dtype or dtype, tp=tp, pp=pp)
     free = usable - weights - reserve
     blocks = free // ((kv_per_token + metadata_bytes_per_token + extra_kv_bytes_per_token) * block_size) if free > 0 else 0
     if blocks < 1:

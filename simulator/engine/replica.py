@@ -37,10 +37,13 @@ class Replica:
             self._wake.succeed()
 
     def _run(self):
-        env, sched, cost_model, rec, index = self.env, self.scheduler, self.cost_model, self.rec, self.index
+        env, sched, rec, index = self.env, self.scheduler, self.rec, self.index
         blocks = sched.blocks
+        # bound once: the loop runs once per engine step
+        plan_step, step_cost, commit, record = sched.plan, self.cost_model.step_cost, sched.commit, rec.step
+        timeout, on_step, codes = env.timeout, self.on_step, SOURCE_CODES
         while True:
-            plan = sched.plan()
+            plan = plan_step()
             if plan is None:
                 if sched.num_outstanding:
                     raise RuntimeError(f"replica {index}: scheduler stalled with queued requests")
@@ -48,21 +51,22 @@ class Replica:
                 yield self._wake
                 self._wake = None
                 continue
-            cost = cost_model.step_cost(plan.shape)
-            start = env.now
-            duration = cost.time_s + plan.extra_s
-            yield env.timeout(duration)
             shape = plan.shape
-            rec.step((
+            cost = step_cost(shape)
+            start = env.now
+            extra_s = plan.extra_s
+            duration = cost.time_s + extra_s
+            yield timeout(duration)
+            record((
                 index, start, duration, shape.num_prefill_tokens, shape.num_decode, shape.decode_context_sum,
                 shape.num_logits, sched.num_running,
                 blocks.num_used, blocks.num_blocks, cost.bound, cost.flops, cost.bytes,
-                cost.compute_s, cost.memory_s, cost.comm_s, cost.overhead_s + plan.extra_s, SOURCE_CODES[cost.source],
+                cost.compute_s, cost.memory_s, cost.comm_s, cost.overhead_s + extra_s, codes[cost.source],
                 shape.decode_kv_read_sum, cost.evict_s, rec.preemptions_total,
             ))
-            sched.commit(plan, env.now)
-            if self.on_step is not None:
-                self.on_step()
+            commit(plan, env.now)
+            if on_step is not None:
+                on_step()
 
 
 class RoundRobinRouter:
@@ -88,9 +92,14 @@ class LeastLoadedRouter:
 ROUTERS = {"round_robin": RoundRobinRouter, "least_loaded": LeastLoadedRouter}
 
 
+ARRIVAL_CHUNK = 65536  # arrival times turned into Python floats this many at a time
+
+
 def open_loop_arrivals(env: simpy.Environment, arrival_s, dispatch: Callable[[int], None]):
-    """Dispatch request i at arrival_s[i] (sorted); same-time arrivals share one event."""
-    for i, t in enumerate(arrival_s.tolist()):
-        if t > env.now:
-            yield env.timeout(t - env.now)
-        dispatch(i)
+    """Dispatch request i at arrival_s[i] (sorted); same-time arrivals share one event. Reads the
+    times in chunks, so memory does not grow with the number of requests."""
+    for lo in range(0, len(arrival_s), ARRIVAL_CHUNK):
+        for i, t in enumerate(arrival_s[lo:lo + ARRIVAL_CHUNK].tolist(), lo):
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            dispatch(i)

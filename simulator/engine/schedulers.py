@@ -7,7 +7,8 @@
   first (each counting the tokens it feeds: 1, or gamma + 1 under speculation), then prefill
   chunks of at most chunk_size tokens fill the token budget.
 - StaticScheduler (static_scheduler.py): HF `generate` style fixed batches.
-Shared mechanics (queues, blocks, preemption, commit) live in sequence_pool.SequencePool.
+Shared mechanics (queues, blocks, preemption, commit) live in sequence_pool.SequencePool; with
+prefix caching (a prefix_cache.PrefixCachingBlockPool) admission skips each prompt's cached prefix.
 """
 from __future__ import annotations
 
@@ -82,6 +83,15 @@ class VllmScheduler(ContinuousScheduler):
         if not pool.swapped:
             budget = lim.max_num_batched_tokens
             while pool.waiting and pool.num_running < lim.max_num_seqs:
+                if pool.cache is not None:  # prefix caching: prefill only what the cache lacks
+                    got = pool.admit_cached(budget, whole=True)
+                    if got is None:
+                        break
+                    seq, chunk, fetch_s = got
+                    prefill.append((seq, chunk))
+                    budget -= chunk
+                    extra += fetch_s
+                    continue
                 head = pool.waiting[0]
                 if (head.total > budget or pool.blocks_to_grow(head, head.total) > pool.blocks.num_free
                         or not pool.admissible(head)):
@@ -127,6 +137,15 @@ class SarathiScheduler(ContinuousScheduler):
                 prefill.append((seq, chunk))
                 budget -= chunk
         while budget > 0 and pool.waiting and not pool.swapped and pool.num_running < lim.max_num_seqs:
+            if pool.cache is not None:  # prefix caching: prefill only what the cache lacks
+                got = pool.admit_cached(min(budget, lim.chunk_size), whole=False)
+                if got is None:
+                    break
+                seq, chunk, fetch_s = got
+                prefill.append((seq, chunk))
+                budget -= chunk
+                extra += fetch_s
+                continue
             head = pool.waiting[0]
             chunk = min(head.total, budget, lim.chunk_size)
             if pool.blocks_to_grow(head, chunk) > pool.blocks.num_free or not pool.admissible(head):

@@ -2,8 +2,10 @@
 
 Owns the waiting queue, prefilling sequences, the decode set, swapped-out sequences, their
 block tables, preemption (recompute or swap, victim = latest admitted, as vLLM) and the commit
-of a finished step (advance tokens, emit tokens, finish requests, free blocks). Planning
-policy (who runs next) lives in schedulers.py.
+of a finished step (advance tokens, emit tokens, finish requests, free blocks). With a prefix-caching
+block pool (prefix_cache.py): admission past a prompt's cached prefix (admit_cached), caching blocks as
+their tokens are computed, and caching a departing sequence's full blocks. Planning policy (who runs
+next) lives in schedulers.py.
 """
 from __future__ import annotations
 
@@ -23,12 +25,13 @@ class PrefillSeq:
     generated tokens when recomputing after preemption); remaining: output tokens to emit."""
 
     __slots__ = ("req", "total", "computed", "blocks", "order", "remaining", "last_token_s", "budget",
-                 "siblings", "sibling_blocks")
+                 "siblings", "sibling_blocks", "ncached")
 
     def __init__(self, req: int, total: int, remaining: int, last_token_s: float = math.nan, budget=None,
                  siblings: list[tuple[int, int]] | None = None):
         self.req, self.total, self.remaining = req, total, remaining
         self.computed, self.blocks, self.order = 0, [], -1
+        self.ncached = 0  # prefix caching: leading blocks already in the cache (engine/prefix_cache.py)
         self.last_token_s = last_token_s
         self.budget = budget  # the KV policy's per-sequence budget (None: dense)
         # Best-of-N: (request, output tokens) of the other samples of this prompt; they share
@@ -75,6 +78,8 @@ class SequencePool:
         self.swap = swap
         self.swap_free = swap.num_blocks if swap else 0
         self.kv = kv  # KV policy; None: dense
+        # automatic prefix caching: the block pool caches full blocks by content (prefix_cache.py)
+        self.cache = blocks if getattr(blocks, "prefix_caching", False) else None
         self.waiting: deque[PrefillSeq] = deque()
         self.prefilling: list[PrefillSeq] = []
         self.decode = DecodeSet(blocks.block_size, kv, blocks.free) if decode is None else decode
@@ -125,6 +130,35 @@ class SequencePool:
                 self._committed += n
         return seq
 
+    def admit_cached(self, max_chunk: int, whole: bool) -> tuple[PrefillSeq, int, float] | None:
+        """Prefix caching: admit the head of the queue, skipping its cached prefix, if its next chunk
+        (at most max_chunk tokens; whole: the rest of its prompt or nothing) and the blocks fit.
+        Returns (sequence, chunk tokens, host fetch seconds), or None (the head stays)."""
+        head, cache, bs = self.waiting[0], self.cache, self.blocks.block_size
+        hit = cache.match(head.req, head.total)
+        hit_tokens = hit.num_blocks * bs
+        chunk = head.total - hit_tokens
+        if chunk > max_chunk:
+            if whole:
+                return None
+            chunk = max_chunk
+        # vLLM allocate_slots: held cached blocks that sit in the free queue leave it too
+        need = self.blocks.blocks_for(hit_tokens + chunk) - len(hit.gpu_blocks) + hit.num_evictable
+        if need > self.blocks.num_free or not self.admissible(head):
+            return None
+        seq = self.admit_head()
+        seq.blocks, seconds = cache.apply(seq.req, hit, seq.total)
+        seq.computed, seq.ncached = hit_tokens, hit.num_blocks
+        self.grow(seq, chunk)
+        return seq, chunk, seconds
+
+    def _release(self, req: int, blocks: list[int], num_tokens: int) -> None:
+        """Give back a sequence's blocks (`num_tokens` of them computed: the prefix cache keeps them)."""
+        if self.cache is None:
+            self.blocks.free(blocks)
+        else:
+            self.cache.release(req, blocks, num_tokens)
+
     def _finished(self, req: int, now: float) -> None:
         self.rec.finish(req, now)
         if self.reserve:
@@ -161,8 +195,8 @@ class SequencePool:
                 victim, best = seq, seq.order
         if victim is not None:
             self.prefilling.remove(victim)
-            self.blocks.free(victim.blocks + victim.sibling_blocks)
-            victim.blocks, victim.sibling_blocks, victim.computed = [], [], 0
+            self._release(victim.req, victim.blocks + victim.sibling_blocks, victim.computed)
+            victim.blocks, victim.sibling_blocks, victim.computed, victim.ncached = [], [], 0, 0
             self.waiting.appendleft(victim)
             self.rec.preempt(victim.req)
             return 0.0
@@ -171,7 +205,7 @@ class SequencePool:
         ctx, remaining, last_s = dec.ctx(member), dec.remaining(member), dec.last_token_s(member)
         retained = dec.retained(member)
         dec.remove(member)
-        self.blocks.free(member.blocks)
+        self._release(member.req, member.blocks, ctx)
         self.rec.preempt(member.req)
         if self.swap is not None and self.swap_free >= member.nblocks:
             self.swap_free -= member.nblocks
@@ -210,10 +244,13 @@ class SequencePool:
     def commit(self, plan: StepPlan, now: float) -> None:
         if plan.num_decode:
             for m in self.decode.advance(now, self.rec.itl):
-                self.blocks.free(m.blocks)
+                self._release(m.req, m.blocks, self.decode.ctx(m))
                 self._finished(m.req, now)
+        cache = self.cache
         for seq, chunk in plan.prefill:
             seq.computed += chunk
+            if cache is not None:
+                seq.ncached = cache.cache(seq.req, seq.blocks, seq.ncached, seq.computed // self.blocks.block_size)
             if seq.computed == seq.total:
                 self._finish_prefill(seq, now)
 
@@ -231,7 +268,7 @@ class SequencePool:
     def _start_decode(self, req: int, ctx: int, remaining: int, blocks: list[int], order: int, now: float,
                       group: int = -1, shared_tokens: int = 0, budget=None) -> None:
         if remaining == 0:
-            self.blocks.free(blocks)
+            self._release(req, blocks, ctx)
             self._finished(req, now)
         elif group >= 0:  # a Best-of-N sample (dense DecodeSet only)
             self.decode.add(req, ctx, remaining, blocks, order, now, group=group, shared_tokens=shared_tokens)

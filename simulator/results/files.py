@@ -7,7 +7,9 @@ and moved into place with os.replace (a failed write leaves the previous file, n
 one), and a run's files are written together into a fresh sibling directory that replaces the
 output directory as a unit, so a reused directory never holds files of two runs. All files of a
 run carry the same `run_id` (summary.json's top-level key; trace.json's otherData; parquet
-schema metadata).
+schema metadata). The step table streams into the staged directory while the run goes
+(OutputStage), so no run keeps its steps in memory to write them. The tables' columns and formats
+are tables.py's.
 """
 from __future__ import annotations
 
@@ -19,18 +21,18 @@ import tempfile
 import uuid
 from pathlib import Path
 
-import numpy as np
-
-from simulator.cost import BOUND_NAMES
-from simulator.engine import FAILED, FINISHED
 from simulator.errors import ServesimError
 from simulator.results.summary import summary_json
+from simulator.results.tables import (
+    OUT_FORMATS,
+    StepTableWriter,
+    resolve_out_format,
+    write_chrome_trace,
+    write_requests_table,
+    write_steps_table,
+)
 from simulator.run import RunResult
 
-REQUEST_COLUMNS = ("request_id", "replica", "status", "arrival_s", "prompt_tokens", "output_tokens",
-                   "first_token_s", "finish_s", "ttft_ms", "e2el_ms", "tpot_ms", "num_preemptions",
-                   "fail_reason")
-OUT_FORMATS = ("csv", "parquet")
 PARQUET_HINT = "pip install 'servesim[parquet]'"
 # every name write_outputs can produce: what a swap may remove from a reused directory
 SERVESIM_FILES = frozenset({"summary.json", "requests.csv", "steps.csv", "trace.json",
@@ -114,125 +116,75 @@ def _umask() -> int:
     return mask
 
 
-# ---- tables ----
-
-def requests_frame(result: RunResult):
-    import pandas as pd
-
-    rec = result.recorder
-    status_name = {0: "pending", FINISHED: "finished", FAILED: "failed"}
-    ttft = (rec.first_token_s - rec.arrival_s) * 1e3
-    e2el = (rec.finish_s - rec.arrival_s) * 1e3
-    out = np.asarray(rec.output_tokens)
-    n = len(rec.status)
-    tpot = np.where(out > 1, (e2el - ttft) / np.maximum(out - 1, 1), np.nan)
-    cols = {
-        "request_id": np.arange(n, dtype=np.int64),
-        "replica": np.asarray(rec.replica, dtype=np.int64),
-        "status": [status_name[int(s)] for s in rec.status],
-        "arrival_s": np.asarray(rec.arrival_s, dtype=np.float64),
-        "prompt_tokens": np.asarray(rec.prompt_tokens, dtype=np.int64),
-        "output_tokens": out.astype(np.int64),
-        "first_token_s": np.asarray(rec.first_token_s, dtype=np.float64),
-        "finish_s": np.asarray(rec.finish_s, dtype=np.float64),
-        "ttft_ms": np.asarray(ttft, dtype=np.float64),
-        "e2el_ms": np.asarray(e2el, dtype=np.float64),
-        "tpot_ms": np.asarray(tpot, dtype=np.float64),
-        "num_preemptions": np.asarray(rec.num_preemptions, dtype=np.int64),
-        "fail_reason": [rec.fail_reason.get(i, "") for i in range(n)],
-    }
-    return pd.DataFrame(cols, columns=list(REQUEST_COLUMNS))
-
-
-def steps_frame(result: RunResult):
-    import pandas as pd
-
-    steps = result.recorder.step_arrays()
-    return pd.DataFrame({k: np.asarray(v) for k, v in steps.items()}, columns=list(steps.keys()))
-
-
-def _write_csv(df, path: Path) -> None:
-    df.to_csv(path, index=False, na_rep="nan", lineterminator="\r\n")  # csv.writer's dialect, as before
-
-
-def _write_parquet(df, path: Path, run_id: str) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    meta = dict(table.schema.metadata or {})
-    meta[b"servesim_run_id"] = run_id.encode()
-    pq.write_table(table.replace_schema_metadata(meta), path)
-
-
-def write_requests_csv(result: RunResult, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        _write_csv(requests_frame(result), tmp)
-
-
-def write_chrome_trace(result: RunResult, path: Path, run_id: str | None = None) -> None:
-    """One complete event per engine step per replica (Perfetto / chrome://tracing)."""
-    steps = result.recorder.step_arrays()
-    events = []
-    for i in range(len(steps["start_s"])):
-        events.append({
-            "name": f"step p{int(steps['num_prefill_tokens'][i])} d{int(steps['num_decode'][i])}",
-            "ph": "X", "pid": 0, "tid": int(steps["replica"][i]),
-            "ts": steps["start_s"][i] * 1e6, "dur": steps["duration_s"][i] * 1e6,
-            "args": {"bound": BOUND_NAMES[int(steps["bound"][i])],
-                     "kv_blocks_used": int(steps["kv_blocks_used"][i]),
-                     "num_running": int(steps["num_running"][i])},
-        })
-    doc = {"traceEvents": events, "displayTimeUnit": "ms"}
-    if run_id:
-        doc["otherData"] = {"run_id": run_id}
-    atomic_write_text(path, json.dumps(doc))
-
-
 # ---- one run's directory ----
+
+class OutputStage:
+    """A run's files staged in a fresh sibling directory of `out_dir` from before the run starts:
+    `steps_sink` streams the step table into it as the run goes (pass it to simulate's
+    step_sinks); `commit` writes the rest and swaps the directory in as a unit; `abort` removes it.
+    out_format: "csv", "parquet" or "auto" (tables.resolve_out_format)."""
+
+    def __init__(self, out_dir: str | Path, *, num_requests: int, trace: bool = False, out_format: str = "auto",
+                 run_id: str | None = None):
+        if out_format not in OUT_FORMATS:
+            raise ServesimError(f"out_format={out_format!r} is invalid; allowed: {', '.join(OUT_FORMATS)}")
+        self.out_format = resolve_out_format(out_format, num_requests)
+        if self.out_format == "parquet":
+            require_parquet()
+        self.out_dir = check_out_dir(Path(out_dir))
+        self.trace, self.run_id = trace, run_id or new_run_id()
+        parent = self.out_dir.absolute().parent
+        parent.mkdir(parents=True, exist_ok=True)
+        self.dir = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.absolute().name}.", suffix=".tmp", dir=parent))
+        self.steps_sink = StepTableWriter(self.dir / f"steps.{self.out_format}", self.out_format, self.run_id)
+        self._streamed = False
+
+    def sinks(self) -> tuple:
+        """The step sinks to pass to simulate (the step table streams into the stage)."""
+        self._streamed = True
+        return (self.steps_sink,)
+
+    def commit(self, result: RunResult, summary: dict) -> list[Path]:
+        """Write summary, requests table and trace, then swap the stage in for out_dir."""
+        try:
+            names = ["summary.json"]
+            (self.dir / "summary.json").write_text(summary_json({**summary, "run_id": self.run_id}) + "\n")
+            rec, fmt = result.recorder, self.out_format
+            write_requests_table(rec, self.dir / f"requests.{fmt}", fmt, self.run_id)
+            if not self._streamed:  # steps come from the recorder (a run that kept them all)
+                self.steps_sink.table.close()
+                if not rec.steps_kept:
+                    raise ServesimError(f"the run has {rec.num_steps} steps, more than the recorder keeps: stream "
+                                        "them with simulate(..., step_sinks=OutputStage.sinks())")
+                write_steps_table(rec, self.dir / f"steps.{fmt}", fmt, self.run_id)
+            else:
+                self.steps_sink.close()
+            names += [f"requests.{fmt}", f"steps.{fmt}"]
+            if self.trace:
+                names.append("trace.json")
+                write_chrome_trace(rec, self.dir / "trace.json", self.run_id)
+            for name in names:
+                os.chmod(self.dir / name, 0o666 & ~_umask())
+            os.chmod(self.dir, 0o777 & ~_umask())  # mkdtemp makes it 0700
+            _swap_in(self.dir, self.out_dir)
+        except BaseException:
+            self.abort()
+            raise
+        return [self.out_dir / name for name in names]
+
+    def abort(self) -> None:
+        self.steps_sink.table.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
 
 def write_outputs(result: RunResult, summary: dict, out_dir: Path, *, trace: bool, out_format: str = "csv",
                   run_id: str | None = None) -> list[Path]:
-    """Write the run's files into a fresh sibling of `out_dir`, then swap it in as a unit.
+    """Write a finished run's files into a fresh sibling of `out_dir`, then swap it in as a unit
+    (the steps from the recorder: a run that kept them all; stream longer runs with OutputStage).
     Returns the paths as they are under `out_dir`."""
-    if out_format not in OUT_FORMATS:
-        raise ServesimError(f"out_format={out_format!r} is invalid; allowed: {', '.join(OUT_FORMATS)}")
-    if out_format == "parquet":
-        require_parquet()
-    out_dir = Path(out_dir)
-    check_out_dir(out_dir)
-    run_id = run_id or new_run_id()
-    parent = out_dir.absolute().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.absolute().name}.", suffix=".tmp", dir=parent))
-    try:
-        names = _write_run_files(result, summary, stage, trace=trace, out_format=out_format, run_id=run_id)
-        os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes it 0700
-        _swap_in(stage, out_dir)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    return [out_dir / name for name in names]
-
-
-def _write_run_files(result, summary: dict, d: Path, *, trace: bool, out_format: str, run_id: str) -> list[str]:
-    names = ["summary.json"]
-    (d / "summary.json").write_text(summary_json({**summary, "run_id": run_id}) + "\n")
-    req, steps = requests_frame(result), steps_frame(result)
-    if out_format == "csv":
-        names += ["requests.csv", "steps.csv"]
-        _write_csv(req, d / "requests.csv")
-        _write_csv(steps, d / "steps.csv")
-    else:
-        names += ["requests.parquet", "steps.parquet"]
-        _write_parquet(req, d / "requests.parquet", run_id)
-        _write_parquet(steps, d / "steps.parquet", run_id)
-    if trace:
-        names.append("trace.json")
-        write_chrome_trace(result, d / "trace.json", run_id)
-    for name in names:
-        os.chmod(d / name, 0o666 & ~_umask())
-    return names
+    stage = OutputStage(out_dir, num_requests=len(result.recorder.status), trace=trace, out_format=out_format,
+                        run_id=run_id)
+    return stage.commit(result, summary)
 
 
 def _swap_in(stage: Path, out_dir: Path) -> None:

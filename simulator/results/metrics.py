@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from simulator.engine import GapLog, StepTotals
+
 PERCENTILES = (50, 90, 99)
 
 
@@ -49,8 +51,11 @@ def _dist(name: str, values_ms: np.ndarray, counts: np.ndarray | None = None) ->
 
 
 def summarise_requests(*, arrival_s, first_token_s, finish_s, prompt_tokens, output_tokens, ok,
-                       itl_s, itl_count, slo_ttft_ms=None, slo_tpot_ms=None, slo_e2el_ms=None) -> dict:
-    """vLLM bench-serve style summary of completed requests (`ok` marks them)."""
+                       itl_s, itl_count, slo_ttft_ms=None, slo_tpot_ms=None, slo_e2el_ms=None,
+                       itl_sketch: GapLog | None = None) -> dict:
+    """vLLM bench-serve style summary of completed requests (`ok` marks them). Inter-token gaps
+    come as (itl_s, itl_count) arrays (exact), or as a GapLog past its exact limit (`itl_sketch`:
+    exact mean and std, quantiles within its relative accuracy)."""
     ok = np.asarray(ok, dtype=bool)
     arrival, first, finish = (np.asarray(a, dtype=np.float64)[ok] for a in (arrival_s, first_token_s, finish_s))
     prompt, output = (np.asarray(a, dtype=np.int64)[ok] for a in (prompt_tokens, output_tokens))
@@ -83,55 +88,64 @@ def summarise_requests(*, arrival_s, first_token_s, finish_s, prompt_tokens, out
     }
     for name, vals in (("ttft_ms", ttft_ms), ("tpot_ms", tpot_ms), ("e2el_ms", e2el_ms)):
         out.update(_dist(name, vals))
-    out.update(_dist("itl_ms", np.asarray(itl_s, dtype=np.float64) * 1e3, np.asarray(itl_count)))
+    if itl_sketch is not None and not itl_sketch.exact:
+        out.update(_sketch_dist("itl_ms", itl_sketch))
+    else:
+        out.update(_dist("itl_ms", np.asarray(itl_s, dtype=np.float64) * 1e3, np.asarray(itl_count)))
     return out
 
 
-def engine_stats(steps: dict[str, np.ndarray]) -> dict:
-    """Time-weighted engine figures from the per-step records of every replica."""
-    dur = steps["duration_s"]
-    total = float(dur.sum())
-    if total == 0:
+def _sketch_dist(name: str, gaps: GapLog) -> dict[str, float]:
+    """_dist's keys from a folded GapLog (seconds -> ms)."""
+    if gaps.total == 0:
+        return _dist(name, np.zeros(0))
+    p = gaps.quantiles_s(PERCENTILES)
+    out = {f"mean_{name}": gaps.mean * 1e3, f"median_{name}": p[0] * 1e3, f"std_{name}": gaps.std * 1e3}
+    out.update({f"p{q}_{name}": v * 1e3 for q, v in zip(PERCENTILES[1:], p[1:])})
+    return out
+
+
+def engine_stats(steps: StepTotals | dict[str, np.ndarray]) -> dict:
+    """Time-weighted engine figures from the step totals of every replica (or a step table)."""
+    t = steps if isinstance(steps, StepTotals) else StepTotals.of(steps)
+    total = t.busy_s
+    if t.num_steps == 0 or total == 0:
         return {"num_steps": 0}
-    usage = steps["kv_blocks_used"] / np.maximum(steps["kv_blocks_total"], 1)
-    bound = steps["bound"]
-    batch = steps["num_decode"] + (steps["num_prefill_tokens"] > 0)
     return {
-        "num_steps": int(len(dur)),
-        "mean_step_ms": total / len(dur) * 1e3,
-        "mean_kv_cache_usage": float(np.dot(usage, dur) / total),
-        "max_kv_cache_usage": float(usage.max()),
-        "mean_num_running": float(np.dot(steps["num_running"], dur) / total),
-        "max_num_running": int(steps["num_running"].max()),
-        "mean_decode_batch_size": float(np.dot(steps["num_decode"], dur) / total),
-        "max_step_batch_size": int(batch.max()),
-        "frac_steps_memory_bound": float(np.mean(bound == 1)),
-        "frac_time_memory_bound": float(dur[bound == 1].sum() / total),
-        "frac_time_compute_bound": float(dur[bound == 0].sum() / total),
-        "frac_time_overhead_bound": float(dur[bound == 2].sum() / total),
+        "num_steps": t.num_steps,
+        "mean_step_ms": total / t.num_steps * 1e3,
+        "mean_kv_cache_usage": t.usage_dur / total,
+        "max_kv_cache_usage": t.max_usage,
+        "mean_num_running": t.weighted["num_running"] / total,
+        "max_num_running": int(t.max("num_running")),
+        "mean_decode_batch_size": t.weighted["num_decode"] / total,
+        "max_step_batch_size": t.max_batch,
+        "frac_steps_memory_bound": float(t.steps_by_bound[1] / t.num_steps),
+        "frac_time_memory_bound": float(t.time_by_bound[1] / total),
+        "frac_time_compute_bound": float(t.time_by_bound[0] / total),
+        "frac_time_overhead_bound": float(t.time_by_bound[2] / total),
         "busy_time_s": total,
     }
 
 
-def roofline_stats(steps: dict[str, np.ndarray], peak_flops: float, bytes_per_s: float) -> dict:
+def roofline_stats(steps: StepTotals | dict[str, np.ndarray], peak_flops: float, bytes_per_s: float) -> dict:
     """Where the time went against the device roofline (formulas.md, "Roofline step time"):
     arithmetic intensity (FLOPs per byte moved) of all steps and of decode-only steps, the
     device ridge F_peak/BW, the achieved fraction of memory bandwidth = bytes moved /
     (busy time x BW), and the share of time spent in KV-policy bookkeeping."""
-    dur = steps["duration_s"]
-    busy = float(dur.sum())
+    t = steps if isinstance(steps, StepTotals) else StepTotals.of(steps)
+    busy = t.busy_s
     if busy == 0:
         return {}
-    flops, nbytes = steps["flops"], steps["bytes"]
-    decode = steps["num_prefill_tokens"] == 0
+    flops, nbytes = t.sum("flops"), t.sum("bytes")
+    dflops, dbytes = t.decode_only["flops"], t.decode_only["bytes"]
     out = {
         "ridge_flops_per_byte": peak_flops / bytes_per_s,
-        "arithmetic_intensity": float(flops.sum() / nbytes.sum()) if nbytes.sum() else float("nan"),
-        "decode_arithmetic_intensity": (float(flops[decode].sum() / nbytes[decode].sum())
-                                        if nbytes[decode].sum() else float("nan")),
-        "achieved_bandwidth_fraction": float(nbytes.sum() / (busy * bytes_per_s)),
-        "achieved_flops_fraction": float(flops.sum() / (busy * peak_flops)),
+        "arithmetic_intensity": float(flops / nbytes) if nbytes else float("nan"),
+        "decode_arithmetic_intensity": float(dflops / dbytes) if dbytes else float("nan"),
+        "achieved_bandwidth_fraction": float(nbytes / (busy * bytes_per_s)),
+        "achieved_flops_fraction": float(flops / (busy * peak_flops)),
     }
-    if "evict_s" in steps:
-        out["frac_time_kv_eviction"] = float(steps["evict_s"].sum() / busy)
+    if t.has("evict_s"):
+        out["frac_time_kv_eviction"] = float(t.sum("evict_s") / busy)
     return out

@@ -15,7 +15,9 @@ import numpy as np
 from simulator.accounting import kinetics_section, money_sections
 from simulator.cost import prediction_provenance
 from simulator.engine import FAILED, FINISHED
+from simulator.parallel import parallel_sections
 from simulator.results.metrics import engine_stats, roofline_stats, summarise_requests
+from simulator.results.overload import overload_section
 from simulator.results.tts import tts_section
 from simulator.run import RunResult
 
@@ -32,8 +34,7 @@ def build_summary(result: RunResult) -> dict:
     metrics = summarise_requests(
         arrival_s=rec.arrival_s, first_token_s=rec.first_token_s, finish_s=rec.finish_s,
         prompt_tokens=rec.prompt_tokens, output_tokens=rec.output_tokens, ok=rec.status == FINISHED,
-        itl_s=np.frombuffer(rec.itl_s) if len(rec.itl_s) else np.zeros(0),
-        itl_count=np.frombuffer(rec.itl_count, dtype=np.int64) if len(rec.itl_count) else np.zeros(0, np.int64),
+        itl_s=rec.gaps.arrays()[0], itl_count=rec.gaps.arrays()[1], itl_sketch=rec.gaps,
         slo_ttft_ms=s.slo_ttft_ms, slo_tpot_ms=s.slo_tpot_ms, slo_e2el_ms=s.slo_e2el_ms,
     )
     failed = rec.status == FAILED
@@ -44,7 +45,7 @@ def build_summary(result: RunResult) -> dict:
         "num_preemptions": int(rec.num_preemptions.sum()),
         "num_preempted_requests": int(np.count_nonzero(rec.num_preemptions)),
     })
-    steps = rec.step_arrays()
+    steps = rec.totals
     metrics.update(engine_stats(steps))
     metrics.update(roofline_stats(steps, result.device.peak_flops(s.dtype),
                                   result.device.memory_bandwidth_bytes_per_s))
@@ -77,10 +78,13 @@ def build_summary(result: RunResult) -> dict:
             "kv_policy": result.kv_policy,
         },
         "metrics": metrics,
+        "precision": precision_section(rec),
         "wall_time_s": result.wall_s,
     }
+    summary["overload"] = overload_section(result.recorder, metrics, closed_loop=bool(s.closed_loop_users))
     summary["kinetics"] = kinetics_section(result, metrics)
     summary.update(money_sections(result, metrics))
+    summary.update(parallel_sections(result, summary))  # pp, dp/EP, P/D: GPUs per run (simulator/parallel)
     summary["provenance"]["prediction"] = prediction_provenance(
         result.cost_model, result.engine, result.device.name, summary["energy"].get("power_model"),
         result.model.architecture_class)
@@ -89,18 +93,32 @@ def build_summary(result: RunResult) -> dict:
         summary["tts"] = tts
     if result.speculative is not None:  # speculative decoding (simulator/speculative/setup.py)
         summary["speculative"] = dict(result.speculative)
+    if getattr(result, "prefix_cache", None) is not None:  # prefix caching hit rates by tier (engine/prefix_cache.py)
+        summary["prefix_cache"] = dict(result.prefix_cache)
     return summary
 
 
 FAILURE_KINDS = ("max_model_len", "KV cache capacity", "max_num_batched_tokens")
 
 
-def _peak_memory(result: RunResult, steps: dict) -> dict:
+def precision_section(rec) -> dict:
+    """Which figures are exact and which carry a sketch's error (engine/gap_log.py)."""
+    out = {"ttft_ms": "exact", "tpot_ms": "exact", "e2el_ms": "exact", "throughput": "exact",
+           "engine_figures": "exact (streamed step totals)"}
+    if rec.gaps.exact:
+        out["itl_ms"] = "exact"
+    else:
+        out["itl_ms"] = (f"mean and std exact; median, p90, p99 within {rec.gaps.RELATIVE_ACCURACY:.0%} relative "
+                         f"(DDSketch over {rec.gaps.total} gaps)")
+    return out
+
+
+def _peak_memory(result: RunResult, steps) -> dict:
     """Per-GPU peak: weights + activation reserve + the most KV blocks (with policy metadata) in use."""
-    if not len(steps["kv_blocks_used"]):
+    if not steps.num_steps:
         return {}
     mem = result.memory
-    kv = int(steps["kv_blocks_used"].max()) * mem.kv_bytes_per_block
+    kv = int(steps.max("kv_blocks_used")) * mem.kv_bytes_per_block
     return {"peak_kv_cache_bytes": kv,
             "peak_memory_bytes": mem.weight_bytes + mem.activation_reserve_bytes + kv}
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 import numpy as np
 
 from hardware import load_device
+from simulator.cost import BatchShape
 from simulator.errors import ServesimError
 from simulator.models import load_model
 from simulator.speculative.acceptance import (
@@ -21,7 +22,7 @@ from simulator.speculative.acceptance import (
     parse_rates,
 )
 from simulator.speculative.cost import SpecCostModel
-from simulator.speculative.decode_set import SpecDecodeSet
+from simulator.speculative.decode_set import SpecBatchShape, SpecDecodeSet
 from simulator.speculative.speculator import SpecStats, Speculator
 
 GAMMA_POLICIES = ("fixed", "adaptive")
@@ -30,13 +31,18 @@ MAX_SPECULATIVE_TOKENS = 64  # vLLM proposes a handful; beyond this the per-step
 SEED_TAG = 0x5EC  # acceptance draws use Generator([seed, SEED_TAG, replica]), apart from the workload's
 
 
+DEFAULT_ACCEPTANCE_RATE = 0.8  # i.i.d. alpha when the scenario names no acceptance model
+REFERENCE_CONTEXT = 1024  # tokens of KV for the batch-1 draft/target cost ratio in the summary
+
+
 def acceptance_from_scenario(s):
-    """histogram file > per-position rates > i.i.d. acceptance_rate."""
+    """The one acceptance model the scenario names (scenario.py rejects naming two): a histogram
+    file, per-position rates, or i.i.d. acceptance_rate (DEFAULT_ACCEPTANCE_RATE when unset)."""
     if s.acceptance_histogram:
         return load_histogram(s.acceptance_histogram)
     if s.acceptance_position_rates:
         return PositionalAcceptance(parse_rates(s.acceptance_position_rates))
-    return IidAcceptance(s.acceptance_rate)
+    return IidAcceptance(DEFAULT_ACCEPTANCE_RATE if s.acceptance_rate is None else s.acceptance_rate)
 
 
 class Speculation:
@@ -115,7 +121,23 @@ class Speculation:
         return {"draft": draft, "num_speculative_tokens": s.num_speculative_tokens,
                 "gamma_policy": s.spec_gamma_policy, "advance": s.spec_advance,
                 "realign_overhead": s.spec_realign_overhead, "acceptance": self.acceptance.describe(),
-                **self.stats.as_dict()}
+                **self.stats.as_dict(), **({"batch1": self.batch1_break_even()} if self.cost else {})}
+
+    def batch1_break_even(self) -> dict:
+        """Does a draft pay at all? One sequence with REFERENCE_CONTEXT tokens of KV, kernel time
+        only (no serving-engine overhead): Leviathan et al.'s cost coefficient c = draft decode
+        step / target decode step (arXiv 2211.17192, sec. 3.4), and for each gamma the expected
+        speedup E(gamma) x T_target / T_iteration(gamma), where T_iteration is the draft's gamma
+        steps plus the target's verify pass over gamma + 1 tokens as this run charges them."""
+        ctx = REFERENCE_CONTEXT + 1  # BatchShape's decode context counts the last emitted token
+        target_s = self.cost.target.step_cost(BatchShape((), 1, ctx, 1)).time_s
+        draft_s = self.cost.draft.step_cost(BatchShape((), 1, ctx, 1)).time_s
+        speedup = {g: self.stats.expected(g, 1) * target_s / self.cost.iteration_s(SpecBatchShape((), 1, ctx, g + 1, g))
+                   for g in range(1, self.scenario.num_speculative_tokens + 1)}
+        best = max(speedup, key=speedup.get)
+        return {"context_tokens": REFERENCE_CONTEXT, "target_step_ms": target_s * 1e3, "draft_step_ms": draft_s * 1e3,
+                "cost_coefficient_c": draft_s / target_s, "best_gamma": best,
+                "best_expected_speedup": speedup[best]}
 
 
 def baseline_comparison(spec_metrics: dict, base_metrics: dict) -> dict:

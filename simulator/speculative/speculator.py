@@ -31,6 +31,7 @@ class SpecStats:
     def __init__(self, acceptance, gamma_max: int, advance: str):
         self.acceptance, self.advance = acceptance, advance
         self.num_iterations = self.seq_iterations = self.proposed = self.accepted = self.emitted = 0
+        self.kept = 0  # drafted tokens the sequences advanced by (min mode: the batch's minimum)
         self.expected_tokens = 0.0
         self.gamma_counts = [0] * (gamma_max + 1)
         self.draft_s = self.verify_s = self.prefill_s = self.realign_s = 0.0
@@ -51,12 +52,17 @@ class SpecStats:
         self.draft_s += draft_s
         self.realign_s += realign_s
 
-    def record(self, gamma: int, accepted: np.ndarray, emitted: int) -> None:
+    def record(self, gamma: int, accepted: np.ndarray, emitted: int, verified: int | None = None) -> None:
+        """One iteration: `accepted` = draft tokens each sequence advanced by (after the batch
+        minimum in min mode), `verified` = draft tokens the target accepted before that minimum
+        (None: the same as accepted.sum(), as in ragged mode)."""
         n = len(accepted)
+        kept = int(accepted.sum())
         self.num_iterations += 1
         self.seq_iterations += n
         self.proposed += n * gamma
-        self.accepted += int(accepted.sum())
+        self.accepted += kept if verified is None else verified
+        self.kept += kept
         self.emitted += emitted
         self.expected_tokens += n * self.expected(gamma, n)
         self.gamma_counts[gamma] += 1
@@ -70,12 +76,18 @@ class SpecStats:
             "num_sequence_iterations": self.seq_iterations,
             "num_draft_tokens": self.proposed,
             "num_accepted_tokens": self.accepted,
+            "num_kept_draft_tokens": self.kept,
             "num_emitted_tokens": self.emitted,
-            "acceptance_rate": self.accepted / self.proposed if self.proposed else float("nan"),
+            # vLLM's spec-decode metrics: draft_acceptance_rate = accepted / draft tokens,
+            # system_efficiency = emitted / the most a verify pass could emit, n * (gamma + 1)
+            "draft_acceptance_rate": self.accepted / self.proposed if self.proposed else None,
+            "kept_draft_fraction": self.kept / self.proposed if self.proposed else None,
+            "system_efficiency": (self.kept + self.seq_iterations) / (self.proposed + self.seq_iterations)
+            if self.seq_iterations else None,
             "mean_gamma": per(self.proposed),
             "gamma_counts": {str(g): c for g, c in enumerate(self.gamma_counts) if c},
-            "mean_accepted_tokens_per_iteration": per(self.accepted),
-            "mean_tokens_per_iteration": per(self.accepted + self.seq_iterations),
+            "mean_accepted_tokens_per_iteration": per(self.kept),
+            "mean_tokens_per_iteration": per(self.kept + self.seq_iterations),
             "expected_tokens_per_iteration": per(self.expected_tokens),
             "mean_emitted_tokens_per_iteration": per(self.emitted),
             "draft_time_s": self.draft_s, "verify_time_s": self.verify_s,
@@ -95,6 +107,7 @@ class Speculator:
         self.gamma_max, self.policy, self.advance = gamma_max, policy, advance
         self.acceptance, self.rng, self.stats, self.cost = acceptance, rng, stats, cost
         self._choice: dict[tuple[int, int], int] = {}
+        self.last_verified = 0
 
     def choose_gamma(self, n: int, context_sum: int) -> int:
         if self.policy == "fixed" or n == 0:
@@ -108,10 +121,14 @@ class Speculator:
         return hit
 
     def accepted(self, n: int, gamma: int) -> np.ndarray:
+        """Draft tokens each of n sequences advances by. In min mode the target still accepts
+        each sequence's own count (kept in `last_verified` for the statistics); the batch then
+        advances by the minimum."""
         a = self.acceptance.sample(self.rng, n, gamma) if gamma else np.zeros(n, dtype=np.int64)
+        self.last_verified = int(a.sum())
         if self.advance == "min" and n:
             a = np.full(n, a.min(), dtype=np.int64)
         return a
 
     def record(self, gamma: int, accepted: np.ndarray, emitted: int) -> None:
-        self.stats.record(gamma, accepted, emitted)
+        self.stats.record(gamma, accepted, emitted, verified=self.last_verified)

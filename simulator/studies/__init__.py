@@ -10,7 +10,10 @@ from simulator.studies.plan import (
                                     SearchSettings,
                                     Slo,
                                     default_store,
+                                    disaggregated_json,
+                                    format_disaggregated,
                                     format_plan,
+                                    plan_disaggregated,
                                     plan_document,
                                     plan_json,
                                     plan_tasks,
@@ -21,7 +24,7 @@ from simulator.studies.roofline import format_figures, roofline_figures
 from simulator.studies.sweep_store import SweepStore, import_ray
 from simulator.studies.tts import TtsPoint, frontier, load_accuracy
 
-__all__ = ["SearchSettings", "Slo", "SweepStore", "TtsPoint", "compare_json", "default_store", "format_compare",
+__all__ = ["disaggregated_json", "format_disaggregated", "plan_disaggregated", "SearchSettings", "Slo", "SweepStore", "TtsPoint", "compare_json", "default_store", "format_compare",
            "format_figures", "format_plan", "frontier", "import_ray", "load_accuracy", "merge_varies",
            "plan_document", "plan_json", "plan_tasks", "roofline_figures", "run_compare", "run_sweep",
            "short_cost_model", "variant_scenarios"]

@@ -24,6 +24,17 @@ from simulator.errors import ServesimError
 RAY_HINT = "pip install 'servesim[ray]'"
 
 
+def cache_dir() -> Path:
+    """servesim's cache folder (resumable sweep stores): $SERVESIM_CACHE_DIR if set, else
+    $XDG_CACHE_HOME/servesim, else ~/.cache/servesim (the XDG Base Directory default), so runs never
+    leave folders in the directory they were started from. Not created here."""
+    if os.environ.get("SERVESIM_CACHE_DIR"):
+        return Path(os.environ["SERVESIM_CACHE_DIR"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    root = Path(xdg).expanduser() if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return root / "servesim"
+
+
 def canonical_json(obj) -> str:
     """Key-sorted, whitespace-free JSON; inf/NaN are written as Infinity/NaN (Python's spelling)."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))

@@ -90,7 +90,9 @@ def cuda_device_name(torch) -> str:
                          ("l4", "l4"), ("b200", "b200")):
         if key in name:
             return catalog
-    raise ServesimError(f"GPU {name!r} has no catalog entry; add one under hardware/data/")
+    from hardware.catalog import DATA_DIR
+
+    raise ServesimError(f"GPU {name!r} has no catalog entry; add one under {DATA_DIR} (see `servesim models`)")
 
 
 def format_report(r: dict) -> str:

@@ -19,11 +19,16 @@ class RequestArrays:
     prompt_tokens: np.ndarray  # int64, >= 1
     output_tokens: np.ndarray  # int64, >= 1
     group: np.ndarray | None = None  # Best-of-N: index of the row whose prompt this sample shares
+    # prefix identity (workload/prefix.py): per row, a tuple of (chunk_id, num_tokens) its content starts
+    # with; None: no row shares content with another (prefix caching finds nothing)
+    prefix: list | None = None
 
     def __post_init__(self) -> None:
         n = len(self.arrival_s)
         if self.group is not None and len(self.group) != n:
             raise ServesimError(f"group column has {len(self.group)} rows, expected {n}")
+        if self.prefix is not None and len(self.prefix) != n:
+            raise ServesimError(f"prefix column has {len(self.prefix)} rows, expected {n}")
         if len(self.prompt_tokens) != n or len(self.output_tokens) != n:
             raise ServesimError(
                 f"request columns differ in length: arrival_s={n}, "
@@ -47,8 +52,9 @@ class RequestArrays:
                              group=(idx * samples).astype(np.int64))
 
     @classmethod
-    def from_columns(cls, arrival_s, prompt_tokens, output_tokens) -> "RequestArrays":
-        """Build from any sequences; sorts by arrival (stable) and shifts the first to t=0."""
+    def from_columns(cls, arrival_s, prompt_tokens, output_tokens, prefix: list | None = None) -> "RequestArrays":
+        """Build from any sequences; sorts by arrival (stable) and shifts the first to t=0
+        (`prefix`, when given, is reordered with the rows)."""
         a = np.asarray(arrival_s, dtype=np.float64)
         p = np.asarray(prompt_tokens, dtype=np.int64)
         o = np.asarray(output_tokens, dtype=np.int64)
@@ -60,4 +66,6 @@ class RequestArrays:
         a, p, o = a[order], p[order], o[order]
         if len(a):
             a = a - a[0]
-        return cls(arrival_s=a, prompt_tokens=p, output_tokens=o)
+        if prefix is not None:
+            prefix = [prefix[i] for i in order.tolist()]
+        return cls(arrival_s=a, prompt_tokens=p, output_tokens=o, prefix=prefix)

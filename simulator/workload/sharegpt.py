@@ -52,12 +52,12 @@ def _json_array(text: str, path: Path):
         raise fail(i, "unexpected text after the closing ']'")
 
 
-def _sharegpt_pairs(path: Path) -> tuple[list[str], list[str], int]:
-    """(prompt texts, output texts, last line). Each human turn directly followed by a model
-    turn is one request; its prompt is that turn's text alone (no earlier conversation)."""
+def _sharegpt_pairs(path: Path) -> tuple[list[str], list[str], int, list[int]]:
+    """(prompt texts, output texts, last line, conversation index of each pair). Each human turn
+    directly followed by a model turn is one request; its prompt is that turn's text alone."""
     text = path.read_text(encoding="utf-8-sig")
-    prompts, outputs, empty, unpaired = [], [], 0, 0
-    for pos, conv in _json_array(text, path):
+    prompts, outputs, convs, empty, unpaired = [], [], [], 0, 0
+    for c, (pos, conv) in enumerate(_json_array(text, path)):
         turns = conv.get("conversations") if isinstance(conv, dict) else None
         if not isinstance(turns, list) or not all(isinstance(t, dict) and isinstance(
                 t.get("from"), str) and isinstance(t.get("value"), str) for t in turns):
@@ -71,6 +71,7 @@ def _sharegpt_pairs(path: Path) -> tuple[list[str], list[str], int]:
                     if human.strip() and model.strip():
                         prompts.append(human)
                         outputs.append(model)
+                        convs.append(c)
                     else:
                         empty += 1
                 else:
@@ -78,7 +79,7 @@ def _sharegpt_pairs(path: Path) -> tuple[list[str], list[str], int]:
     if empty or unpaired:
         warnings.warn(f"{path}: skipped {empty} human/model turn pairs with empty text and "
                       f"{unpaired} human turns with no model reply", TraceWarning, stacklevel=4)
-    return prompts, outputs, max(1, text.count("\n") + (not text.endswith("\n")))
+    return prompts, outputs, max(1, text.count("\n") + (not text.endswith("\n"))), convs
 
 
 def _token_counts(texts: list[str], tokenizer_path: Path | None) -> np.ndarray:
@@ -103,10 +104,15 @@ def _token_counts(texts: list[str], tokenizer_path: Path | None) -> np.ndarray:
 
 
 def load_sharegpt(path: Path, tokenizer_path: Path | None, rate_per_s: float | None,
-                   seed: int) -> RequestArrays:
+                   seed: int, multi_turn: bool = False) -> RequestArrays:
+    """multi_turn: turn k of a conversation is sent with its history, as a chat client does: its
+    prompt = the kept human/model pairs before it plus its human text (their token counts added;
+    chat-template tokens are not counted), and the rows carry prefix identity (workload/prefix.py:
+    chunk (conversation, 2 i) is pair i's human text, (conversation, 2 i + 1) its reply), so a
+    later turn shares its history's blocks with the earlier ones. Rows stay in file order."""
     if rate_per_s is not None and not (rate_per_s > 0):
         raise ServesimError(f"sharegpt_rate must be > 0 requests/s (or None), got {rate_per_s}")
-    prompts, outputs, last_line = _sharegpt_pairs(path)
+    prompts, outputs, last_line, convs = _sharegpt_pairs(path)
     if not prompts:
         raise ServesimError(f"{path}, line {last_line}: no requests (no human turn followed by a "
                             "model turn)")
@@ -115,4 +121,21 @@ def load_sharegpt(path: Path, tokenizer_path: Path | None, rate_per_s: float | N
         gaps_s = np.random.default_rng(seed).exponential(1.0 / rate_per_s, size=len(prompts) - 1)
         arrival_s[1:] = np.cumsum(gaps_s)
     tokens = _token_counts(prompts + outputs, tokenizer_path)
+    if multi_turn:
+        prompt_tokens, prefix = _with_history(tokens[:len(prompts)].tolist(), tokens[len(prompts):].tolist(), convs)
+        return RequestArrays.from_columns(arrival_s, prompt_tokens, tokens[len(prompts):], prefix)
     return RequestArrays.from_columns(arrival_s, tokens[:len(prompts)], tokens[len(prompts):])
+
+
+def _with_history(human: list[int], reply: list[int], convs: list[int]) -> tuple[list[int], list[tuple]]:
+    """Multi-turn prompts (history + this human turn) and their chunks, including the reply's chunk
+    (so the engine can cache the blocks a reply fills for the next turn)."""
+    prompts, prefix, history, turn, last = [], [], [], 0, None
+    for h, r, c in zip(human, reply, convs):
+        if c != last:
+            history, turn, last = [], 0, c
+        chunks = (*history, ((c, 2 * turn), h))
+        prompts.append(sum(n for _, n in chunks))
+        prefix.append((*chunks, ((c, 2 * turn + 1), r)))
+        history, turn = [*chunks, ((c, 2 * turn + 1), r)], turn + 1
+    return prompts, prefix

@@ -24,6 +24,7 @@ import numpy as np
 
 from simulator.errors import ServesimError
 from simulator.workload.bench_results import read_bench_result
+from simulator.workload.prefix import mooncake_chunks
 from simulator.workload.requests import RequestArrays
 
 if TYPE_CHECKING:
@@ -130,8 +131,9 @@ _Row = tuple[int, float | int, int, int]  # (line, timestamp in the format's uni
 
 
 def _collect(path: Path, fmt: str, cols: tuple[str, ...], rows: Iterator[_Row], time_unit_s: float,
-             skip_zero_output: bool = False) -> RequestArrays:
-    """Apply the >= 1 token rules (and BurstGPT's skip rule) to parsed rows; build the arrays."""
+             skip_zero_output: bool = False, prefix: list | None = None) -> RequestArrays:
+    """Apply the >= 1 token rules (and BurstGPT's skip rule) to parsed rows; build the arrays.
+    `prefix`: per row, its prefix identity (filled while `rows` is read; formats that skip no rows)."""
     kept, skipped, line = [], 0, 1
     for line, t, p, o in rows:
         if p < 1:
@@ -154,7 +156,7 @@ def _collect(path: Path, fmt: str, cols: tuple[str, ...], rows: Iterator[_Row], 
     first = min(times)  # exact integer/float subtraction before scaling to seconds
     units_per_s = round(1 / time_unit_s)  # dividing (not * 1e-9) rounds ns/ms to the nearest float
     arrival_s = np.array([t - first for t in times], dtype=np.float64) / units_per_s
-    return RequestArrays.from_columns(arrival_s, prompts, outputs)
+    return RequestArrays.from_columns(arrival_s, prompts, outputs, prefix)
 
 
 def _numbers(cells: "pd.Series", whole: bool) -> np.ndarray:
@@ -240,7 +242,9 @@ def _json_error(path: Path, e: json.JSONDecodeError, line: int) -> ServesimError
     return ServesimError(f"{path}, line {line}: not valid JSON ({e.msg}, column {e.colno})")
 
 
-def _mooncake_rows(path: Path, f: TextIO) -> Iterator[_Row]:
+def _mooncake_rows(path: Path, f: TextIO, prefix: list) -> Iterator[_Row]:
+    """Rows of a Mooncake JSONL trace; each row's `hash_ids` (optional) go to `prefix` as chunks
+    (workload/prefix.py mooncake_chunks)."""
     for line, text in enumerate(f, start=1):
         if not text.strip():
             continue
@@ -254,8 +258,11 @@ def _mooncake_rows(path: Path, f: TextIO) -> Iterator[_Row]:
                                 f"{list(_MOONCAKE_KEYS)}; found {found}")
         for key in (k for k in _MOONCAKE_KEYS if isinstance(obj[k], str)):
             raise ServesimError(f"{path}, line {line}, key {key!r}: {obj[key]!r} is a string, not a number")
-        yield line, *(_reraise_at(path, line, f"key {key!r}", parse, obj[key])
-                      for key, parse in zip(_MOONCAKE_KEYS, (_time, _count, _count)))
+        row = tuple(_reraise_at(path, line, f"key {key!r}", parse, obj[key])
+                    for key, parse in zip(_MOONCAKE_KEYS, (_time, _count, _count)))
+        prefix.append(_reraise_at(path, line, "key 'hash_ids'", lambda ids: mooncake_chunks(ids, row[1]),
+                                  obj.get("hash_ids", [])))
+        yield line, *row
 
 
 def detect_format(path: str | Path) -> str:
@@ -283,13 +290,16 @@ def detect_format(path: str | Path) -> str:
 
 def load_trace(path: str | Path, format: str | None = None, *, tokenizer_path: str | Path | None = None,
                sharegpt_rate: float | None = None, seed: int = 0,
-               skip_zero_output: bool = False, require_timestamps: bool = False) -> RequestArrays:
+               skip_zero_output: bool = False, require_timestamps: bool = False,
+               multi_turn: bool = False) -> RequestArrays:
     """Load a trace file as RequestArrays (sorted, first arrival at t=0).
 
     format: one of TRACE_FORMATS, or None to detect it. tokenizer_path, sharegpt_rate (req/s,
     None = all at t=0) and seed apply to "sharegpt" only; skip_zero_output to "burstgpt" only.
     require_timestamps (the scenario's trace_arrivals="trace"): a "lengths" file, which has no
-    arrival times, is then an error.
+    arrival times, is then an error. multi_turn ("sharegpt" only; scenario sharegpt_multi_turn):
+    each turn's prompt is its conversation's history (sharegpt.load_sharegpt).
+    Mooncake rows' `hash_ids` become the rows' prefix identity (workload/prefix.py).
     ShareGPT: each human turn directly followed by a model turn is one request (prompt = that
     human text alone, without earlier turns; output = the reply). Its token counts come from the
     tokenizer, else are an estimate: max(1, round(utf8_bytes / 4)), ~4 bytes per English BPE token.
@@ -302,6 +312,8 @@ def load_trace(path: str | Path, format: str | None = None, *, tokenizer_path: s
         raise ServesimError(f"unknown trace format {fmt!r}; allowed: {list(TRACE_FORMATS)}")
     if fmt != "sharegpt" and (tokenizer_path is not None or sharegpt_rate is not None):
         raise ServesimError(f"tokenizer_path and sharegpt_rate apply to sharegpt traces, not {fmt}")
+    if fmt != "sharegpt" and multi_turn:
+        raise ServesimError(f"sharegpt_multi_turn applies to sharegpt traces, not {fmt}")
     if fmt != "burstgpt" and skip_zero_output:
         raise ServesimError(f"--trace-skip-failed (skip_zero_output) applies to burstgpt traces, not {fmt}")
     if fmt == "lengths" and require_timestamps:
@@ -312,12 +324,14 @@ def load_trace(path: str | Path, format: str | None = None, *, tokenizer_path: s
             tok_path = None if tokenizer_path is None else Path(tokenizer_path)
             from simulator.workload.sharegpt import load_sharegpt
 
-            return load_sharegpt(path, tok_path, sharegpt_rate, seed)
+            return load_sharegpt(path, tok_path, sharegpt_rate, seed, multi_turn)
         if fmt == "bench":
             return read_bench_result(path).requests()
         if fmt == "mooncake":  # Mooncake timestamps are milliseconds
+            prefix: list = []
             with path.open(encoding="utf-8-sig", newline="") as f:
-                return _collect(path, fmt, _MOONCAKE_KEYS, _mooncake_rows(path, f), 1e-3)
+                reqs = _collect(path, fmt, _MOONCAKE_KEYS, _mooncake_rows(path, f, prefix), 1e-3, prefix=prefix)
+            return reqs if any(prefix) else RequestArrays(reqs.arrival_s, reqs.prompt_tokens, reqs.output_tokens)
         cols, _, time_unit_s = _CSV_SPECS[fmt]
         text = path.read_text(encoding="utf-8-sig")
         return _collect(path, fmt, cols, _csv_rows(path, fmt, text), time_unit_s, skip_zero_output)

@@ -32,6 +32,12 @@ probes in all; the answer is the highest ok rate. While nothing is ok yet, the s
 early when halving the rate lowers no p99 latency that is over its SLO by 5% (the SLO is below the unloaded
 latency floor).
 Every probe uses the scenario's seed (common random numbers), so probes differ only in rate.
+Early stopping (settings.early_stop): once one rate is ok, and for the operating-point probes, a
+probe's simulation ends as soon as it is certain to fail (certain_slo_failure: a failed request,
+or enough judged requests already over an SLO that its percentile must be over it). Overloaded
+probes are the long ones, so this saves most of their time; it changes no decision: such a probe
+fails either way, and the only rule that reads a failed probe's latencies (the floor check) runs
+while no rate is ok yet, when probes always run to the end.
 """
 from __future__ import annotations
 
@@ -54,6 +60,7 @@ class SearchSettings:
     expand_factor: float = 2.0
     max_extra_replicas: int = 2  # operating-point retries when target/n is not ok
     max_unservable_fraction: float = 0.01  # requests rejected at admission at any rate
+    early_stop: bool = True  # end a probe once it is certain to fail (certain_slo_failure); same answers
 
     def __post_init__(self) -> None:
         if self.probe_requests < 30:
@@ -116,12 +123,64 @@ def _percentile(values: np.ndarray, q: float) -> float | None:
     return float(np.percentile(values, q)) if len(values) else None
 
 
-def probe(scenario: Scenario, rate: float, slo: Slo, settings: SearchSettings, allowed_failures: int = 0) -> dict:
-    """Simulate one replica at `rate` and judge it; returns the probe record."""
+def certain_slo_failure(slo: Slo):
+    """A simulate `stop` check that ends a probe as soon as its outcome is certain to be "not ok":
+    a request failed (no failures are allowed), or enough of the judged requests (those after the
+    first third, in arrival order) already exceed an SLO that the p<percentile> must exceed it.
+    np.percentile of n values is >= the value of rank floor((n - 1) q) (0-based, ascending), so it
+    is above the SLO once n - floor((n - 1) q) values are; a request still waiting for its first
+    token longer than the TTFT SLO counts (its TTFT can only grow). Uses the largest n the probe
+    can judge, so the check never stops a probe that could still pass (the threshold grows with n)."""
+    q = slo.percentile / 100.0
+    ttft_s = slo.ttft_ms / 1e3 if slo.ttft_ms is not None else None
+    tpot_s = slo.tpot_ms / 1e3 if slo.tpot_ms is not None else None
+
+    def needed(n: int) -> int:
+        return n - math.floor((n - 1) * q) if n else 1
+
+    judged = []  # the probe's judged requests: arrival >= the (n // 3)-th smallest arrival, as probe()
+
+    def check(rec, now: float) -> str | None:
+        if rec.fail_reason:
+            failed = min(rec.fail_reason)
+            return f"a request failed: {rec.fail_reason[failed]}"
+        if not judged:
+            judged.append(rec.arrival_s >= np.sort(rec.arrival_s)[len(rec.arrival_s) // 3])
+        k = judged[0]
+        a, f = rec.arrival_s[k], rec.first_token_s[k]
+        if ttft_s is not None:
+            with np.errstate(invalid="ignore"):
+                over = np.count_nonzero(f - a > ttft_s) + np.count_nonzero(np.isnan(f) & (a <= now) & (now - a > ttft_s))
+            if over >= needed(len(a)):
+                return f"p{slo.percentile:g} TTFT > SLO {slo.ttft_ms:g} ms: {over} of {len(a)} judged requests over it"
+        if tpot_s is not None:
+            out = rec.output_tokens[k]
+            multi = out > 1
+            done = multi & (rec.status[k] == FINISHED)
+            tpot = (rec.finish_s[k][done] - f[done]) / (out[done] - 1)
+            over = int(np.count_nonzero(tpot > tpot_s))
+            if over >= needed(int(multi.sum())):
+                return f"p{slo.percentile:g} TPOT > SLO {slo.tpot_ms:g} ms: {over} of {int(multi.sum())} judged requests over it"
+        return None
+
+    return check
+
+
+def probe(scenario: Scenario, rate: float, slo: Slo, settings: SearchSettings, allowed_failures: int = 0,
+          early_stop: bool = False) -> dict:
+    """Simulate one replica at `rate` and judge it; returns the probe record. early_stop (only with
+    no allowed failures): end the simulation once the probe is certain to fail
+    (certain_slo_failure); its p99 fields are then None and its reason says so."""
     from simulator.run import simulate
 
-    rec = simulate(scenario.replace(rate=rate)).recorder
+    stop = certain_slo_failure(slo) if early_stop and not allowed_failures else None
+    result = simulate(scenario.replace(rate=rate), stop=stop)
+    rec = result.recorder
     out = {"rate": rate, "ok": False, "p99_ttft_ms": None, "p99_tpot_ms": None, "reason": None}
+    if result.stopped:
+        out["reason"] = f"{result.stopped} (stopped early: certain to fail)"
+        out["stopped_early"] = True
+        return out
     failed = np.flatnonzero(rec.status == FAILED)
     done = rec.status == FINISHED
     if len(failed) > allowed_failures:
@@ -171,7 +230,9 @@ def search_max_rate(scenario: Scenario, slo: Slo, settings: SearchSettings):
         return 0.0, [], mu, unservable, why
     lo, hi, rate, probes = 0.0, math.inf, mu, []
     for _ in range(settings.max_probes - 1):
-        p = probe(scenario, rate, slo, settings, unservable)
+        # early stopping once a rate is ok: the floor check below reads the p99s of failed probes
+        # only while none is ok, so stopping later probes early leaves every decision unchanged
+        p = probe(scenario, rate, slo, settings, unservable, early_stop=settings.early_stop and lo > 0)
         p["role"] = "search"
         probes.append(p)
         if lo == 0 and len(probes) > 1 and _at_floor(probes[-2], p, slo):
@@ -237,7 +298,7 @@ def _operating_point(record: dict, s: Scenario, slo: Slo, settings: SearchSettin
     (one more replica, up to max_extra_replicas times, if that probe is not ok)."""
     n = max(1, math.ceil(target / record["max_rate_per_replica"] - 1e-9))
     for _ in range(settings.max_extra_replicas + 1):
-        p = probe(s, target / n, slo, settings, unservable)
+        p = probe(s, target / n, slo, settings, unservable, early_stop=settings.early_stop)
         p["role"] = "operating"
         record["probes"].append(p)
         if p["ok"]:

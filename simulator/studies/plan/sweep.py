@@ -24,10 +24,9 @@ from simulator.errors import ServesimError
 from simulator.scenario import Scenario
 from simulator.studies.compare.variants import json_safe, variant_scenarios
 from simulator.studies.plan.search import SearchSettings, Slo, search_candidate
-from simulator.studies.sweep_store import SweepStore, config_hash, run_tasks
+from simulator.studies.sweep_store import SweepStore, cache_dir, config_hash, run_tasks
 
-SEARCH_VERSION = 1  # bump when the search changes what a stored candidate means
-DEFAULT_STORE_ROOT = Path(".servesim-sweeps")
+SEARCH_VERSION = 2  # bump when the search changes what a stored candidate means (2: early-stopped probes)
 
 
 def planning_base(base: Scenario, settings: SearchSettings, slo: Slo, target_rate: float) -> Scenario:
@@ -57,7 +56,8 @@ def plan_hash(tasks: list[dict]) -> str:
 
 
 def default_store(tasks: list[dict]) -> Path:
-    return DEFAULT_STORE_ROOT / plan_hash(tasks)[:16]
+    """<cache dir>/sweeps/<plan hash> (sweep_store.cache_dir: ~/.cache/servesim unless set)."""
+    return cache_dir() / "sweeps" / plan_hash(tasks)[:16]
 
 
 def run_sweep(tasks: list[dict], store: SweepStore, *, backend: str = "local", jobs: int | None = None,
