@@ -41,7 +41,8 @@ PACKAGES: dict[str, tuple[list[str], list[str]]] = {
     "traces": (["simulator/workload/traces.py", "simulator/workload/sharegpt.py", "simulator/workload/bench_results.py"],
                ["tests/test_traces.py", "tests/test_traces_real_files.py", "tests/test_sharegpt_bytes.py",
                 "tests/test_malformed_files.py", "tests/test_bench.py"]),
-    "metrics": (["simulator/results/metrics.py"], ["tests/test_metrics.py", "tests/test_metrics_oracles.py"]),
+    "metrics": (["simulator/results/metrics.py"], ["tests/test_metrics.py", "tests/test_metrics_oracles.py",
+                                                   "tests/test_engine_stats_oracles.py"]),
     "moe": (["simulator/moe/*"], ["tests/test_moe.py", "tests/test_moe_fetch_closed_form.py", "tests/test_moe_oracles.py",
                                   "tests/test_moe_setup_oracles.py"]),
     "speculative": (["simulator/speculative/*"],
@@ -64,13 +65,60 @@ PACKAGES: dict[str, tuple[list[str], list[str]]] = {
                                                 "tests/test_plan_replicas.py"]),
 }
 
+_STABLE = "argsort kind='stable' -> 'STABLE': numpy reads sort kind names case-insensitively"
+_TIES = "argsort of equal values in any order gives the same sorted values and cumulative counts"
+_INT_COUNTS = "counts are integers either way (np.ones / int arrays), and weighted_percentiles casts to int64"
+_NAN = "float('NAN') is nan"
+_FLOAT_ANYWAY = "dtype dropped: the inputs are float (or become float in the arithmetic right after) either way"
+_LRU_INIT = ("LRU recency: an expert is touched (so its last use is set) whenever it is fetched, before it can be "
+             "evicted; only the order of ticks matters, not their start or step")
+
 # Mutants that cannot change behaviour, by mutmut's name; each with why (keep this list small
 # and re-check it when the code changes: a name may then point at another mutation).
 EQUIVALENT: dict[str, str] = {
+    # workload
     "simulator.workload.requests.xǁRequestArraysǁ__post_init____mutmut_37":
         "n > 1 -> n >= 1: np.diff of a single arrival is empty, so the sortedness check passes either way",
-    "simulator.workload.requests.xǁRequestArraysǁfrom_columns__mutmut_26":
-        "argsort kind='stable' -> 'STABLE': numpy reads sort kind names case-insensitively",
+    "simulator.workload.requests.xǁRequestArraysǁfrom_columns__mutmut_26": _STABLE,
+    # metrics
+    **{f"simulator.results.metrics.x_weighted_percentiles__mutmut_{i}": _TIES for i in (3, 5)},
+    "simulator.results.metrics.x_weighted_percentiles__mutmut_7": _STABLE,
+    **{f"simulator.results.metrics.x_weighted_percentiles__mutmut_{i}": _INT_COUNTS for i in (10, 12)},
+    **{f"simulator.results.metrics.x__dist__mutmut_{i}": _INT_COUNTS for i in (4, 6)},
+    "simulator.results.metrics.x__dist__mutmut_15": _NAN,
+    "simulator.results.metrics.x_summarise_requests__mutmut_73": _NAN,
+    **{f"simulator.results.metrics.x_summarise_requests__mutmut_{i}": _FLOAT_ANYWAY for i in (8, 10, 13, 15, 135, 137)},
+    "simulator.results.metrics.x_summarise_requests__mutmut_46":
+        "good &= ... -> good = ... on the first SLO check: `good` is all True before it",
+    # moe
+    **{f"simulator.moe.routing.x_route_counts__mutmut_{i}": "axis=2 dropped: it is the last axis, numpy's default"
+       for i in (6, 15, 41)},
+    "simulator.moe.routing.x_load_routing__mutmut_25": "the sentinel for a non-number exponent: any value <= 0 is "
+                                                       "rejected by the same check",
+    "simulator.moe.routing.x_load_routing__mutmut_36": "2.0/i^s instead of 1.0/i^s: cap_inclusion normalises each "
+                                                       "row, so a constant factor cancels",
+    "simulator.moe.routing.x_cap_inclusion__mutmut_28": "the value outside `free` is never read (over = free & ..., "
+                                                        "out = where(free, pi, 1))",
+    "simulator.moe.routing.x_cap_inclusion__mutmut_31": "pi exactly 1: capped or not, the expert ends at 1 and the "
+                                                        "rest share top_k - 1 in the same proportion",
+    **{f"simulator.moe.routing.x_cap_inclusion__mutmut_{i}": _FLOAT_ANYWAY for i in (3, 5)},
+    **{f"simulator.moe.routing.x__from_file__mutmut_{i}": "counts + 1e-9 makes the array float anyway" for i in (6, 8)},
+    **{f"simulator.moe.placement.xǁStaticPlacementǁ__init____mutmut_{i}": "-flat and argsort give the same order "
+       "for int or float popularity" for i in (6, 8)},
+    "simulator.moe.placement.xǁStaticPlacementǁ__init____mutmut_16": _STABLE,
+    **{f"simulator.moe.placement.xǁLruPlacementǁ__init____mutmut_{i}": _LRU_INIT for i in (15, 18, 19, 20, 23, 25, 27)},
+    "simulator.moe.placement.xǁLruPlacementǁupdate__mutmut_3": _LRU_INIT,
+    "simulator.moe.placement.xǁLruPlacementǁupdate__mutmut_22": "over >= 0: a layer exactly at capacity evicts "
+                                                                "order[:0], nothing",
+    "simulator.moe.placement.xǁLruPlacementǁupdate__mutmut_28": "None written into a bool array is False",
+    "simulator.moe.cost.xǁMoELayersǁstep__mutmut_7": "astype(None) is astype(float64)",
+    **{f"simulator.moe.cost.xǁMoELayersǁstep__mutmut_{i}": "min over experts: every row has experts, so `initial` "
+       "never decides" for i in (75, 77)},
+    **{f"simulator.moe.cost.xǁMoELayersǁstep__mutmut_{i}": "a layer without fetches takes link_l from the outer "
+       "where(n_fetch > 0, ...), whatever the inner branch gives" for i in (92, 95, 102)},
+    "simulator.moe.setup.x__auto_slots__mutmut_55": "int(free / bytes) == free // bytes for positive free",
+    "simulator.moe.setup.x_build_moe_cost_models__mutmut_4": "another constant seed tag: a different, equally valid "
+                                                             "routing stream",
 }
 
 KILLED, TIMEOUT, SURVIVED = {1, 3}, {36, -24, 24, 152, 255}, {0, 5, 33}

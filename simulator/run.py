@@ -217,7 +217,8 @@ def simulate(s: Scenario, *, progress: Callable[..., None] | None = None,
     import time
 
     if s.num_prefill_instances is not None:  # P/D disaggregation: its own composition from run.py's pieces
-        return simulate_disaggregated(s, _disagg_parts(), progress=progress, engine=engine, calibration=calibration)
+        return simulate_disaggregated(s, _disagg_parts(tuple(step_sinks)), progress=progress, engine=engine,
+                                      calibration=calibration)
     t0 = time.perf_counter()
     model = load_model(s.model, allow_unknown_architecture=s.allow_unknown_architecture)
     device = load_device(s.hardware)
@@ -282,11 +283,11 @@ def simulate(s: Scenario, *, progress: Callable[..., None] | None = None,
                      stopped=stopped)
 
 
-def _disagg_parts() -> RunParts:
+def _disagg_parts(step_sinks: tuple = ()) -> RunParts:
     """The pieces a disaggregated run (simulator/disagg) builds its pools from."""
     def new_recorder(reqs, device, engine, dtype: str) -> RunRecorder:
         return RunRecorder(reqs.arrival_s, reqs.prompt_tokens, reqs.output_tokens,
-                           totals=StepTotals(step_energy_w(device, dtype, engine)))
+                           totals=StepTotals(step_energy_w(device, dtype, engine)), sinks=step_sinks)
 
     return RunParts(RunResult, build_requests, resolve_limits, _make_scheduler, check_parallelism, new_recorder,
                     _through_frontend, build_kv_policy)

@@ -130,3 +130,28 @@ def test_tpot_slo_met_with_equality():
     assert summarise_requests(**kw)["mean_tpot_ms"] == 250.0
     assert summarise_requests(**kw, slo_tpot_ms=250.0)["request_goodput"] == pytest.approx(1 / 0.375)
     assert summarise_requests(**kw, slo_tpot_ms=249.9)["request_goodput"] == 0.0
+
+
+def test_itl_from_a_folded_sketch():
+    """The same ITL samples through a GapLog folded into its quantile sketch: count, mean and std
+    stay exact; each percentile is within the sketch's relative accuracy of a sample at its rank."""
+    from simulator.engine import GapLog
+
+    log = GapLog(exact_limit=2)
+    for gap, count in zip(ITL_S, ITL_COUNT):
+        log.add(gap, count)
+    log.maybe_fold()
+    assert not log.exact
+    m = summarise_requests(arrival_s=ARRIVAL, first_token_s=FIRST, finish_s=FINISH, prompt_tokens=PROMPT,
+                           output_tokens=OUTPUT, ok=OK, itl_s=[], itl_count=[], itl_sketch=log)
+    assert m["mean_itl_ms"] == pytest.approx((3 * 50 + 8 * 100 + 2 * 200 + 500) / 14, rel=1e-12)
+    assert m["std_itl_ms"] == pytest.approx(np.repeat([100.0, 500.0, 50.0, 200.0], ITL_COUNT).std(), rel=1e-9)
+    acc = GapLog.RELATIVE_ACCURACY
+    assert m["median_itl_ms"] == pytest.approx(100, rel=acc) and m["p90_itl_ms"] == pytest.approx(200, rel=acc)
+    assert any(m["p99_itl_ms"] == pytest.approx(v, rel=acc) for v in (200, 500))
+    assert "p50_itl_ms" not in m and m["mean_ttft_ms"] == pytest.approx(162.5)
+    empty = GapLog(exact_limit=0)
+    empty.maybe_fold()
+    e = summarise_requests(arrival_s=ARRIVAL, first_token_s=FIRST, finish_s=FINISH, prompt_tokens=PROMPT,
+                           output_tokens=OUTPUT, ok=OK, itl_s=[], itl_count=[], itl_sketch=empty)
+    assert all(np.isnan(e[k]) for k in _keys("itl_ms"))

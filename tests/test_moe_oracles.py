@@ -17,7 +17,7 @@ import pytest
 from hardware import load_device, load_host
 from simulator.cost.step import BOUND_COMPUTE, BOUND_MEMORY, BOUND_OVERHEAD, StepCost
 from simulator.models import load_model
-from simulator.moe.cost import ExpertExec, MoECostModel, MoELayers, moe_metrics
+from simulator.moe.cost import ExpertExec, MoECostModel, MoELayers, SharedHostLink, moe_metrics
 from simulator.moe.placement import StaticPlacement
 
 MIX = load_model("mixtral-8x7b")
@@ -63,12 +63,12 @@ COUNTS = [[3, 1, 5, 0], [400, 2, 7, 0]]
 RESIDENT = [[1, 0, 0, 0], [1, 0, 0, 1]]
 
 
-def layers(counts=COUNTS, resident=RESIDENT, policy="fiddler", rates=RATES, model=MIX, **kw):
+def layers(counts=COUNTS, resident=RESIDENT, policy="fiddler", rates=RATES, model=MIX, link=None, clock=None, **kw):
     pop = np.asarray(resident, dtype=float)
     return MoELayers(model, load_device("l4"), load_host("xeon-8462y"), routing=Scripted(counts),
                      placement=StaticPlacement(pop, int(pop.sum())),
                      exec_policy=ExpertExec(policy=policy, cpu_token_threshold=kw.pop("threshold", 2), **kw),
-                     rng=np.random.default_rng(0), rates=rates)
+                     rng=np.random.default_rng(0), rates=rates, link=link, clock=clock)
 
 
 def hand_step(prefetch=0.0, rest=0.0):
@@ -114,15 +114,33 @@ def test_prefetch_hides_at_most_the_rest_of_the_layer():
 
 
 def test_cpu_policy_compute_and_memory_bound():
-    """policy cpu: every miss on the host. 50 tokens are compute-bound there (2*50*P/2e12 = 8.8 ms
-    > beta*P/200e9 = 1.76 ms), 1 token is memory-bound."""
-    m = layers(counts=[[0, 50, 1, 0]], resident=[[1, 0, 0, 0]], policy="cpu")
-    assert 2 * 50 * P / F_CPU > BETA * P / BW_CPU > 2 * 1 * P / F_CPU
+    """policy cpu: every miss on the host, even 100 tokens (which a cost-based choice would fetch).
+    100 tokens are compute-bound there (2*100*P/2e12 = 17.6 ms > beta*P/200e9 = 1.76 ms), 1 token
+    is memory-bound."""
+    m = layers(counts=[[0, 100, 1, 0]], resident=[[1, 0, 0, 0]], policy="cpu")
+    assert 2 * 100 * P / F_CPU > BETA * P / BW_CPU > 2 * 1 * P / F_CPU
+    assert ship(100) + cpu(100) > fetch() + t_gpu(100)
     t, exposed, flops, nbytes = m.step(1, 0.0)
-    cpu_work = ship(50) + cpu(50) + ship(1) + cpu(1)
+    cpu_work = ship(100) + cpu(100) + ship(1) + cpu(1)
     assert t == pytest.approx(cpu_work, rel=1e-12) and exposed == pytest.approx(cpu_work, rel=1e-12)
     assert flops == 0 and nbytes == 0
-    assert m.stats["link_bytes"] == pytest.approx(2 * (50 + 1) * H * BETA, rel=1e-12)
+    assert m.stats["link_bytes"] == pytest.approx(2 * (100 + 1) * H * BETA, rel=1e-12)
+
+
+def test_shared_link_waits_add_to_the_step_and_the_stats():
+    """Two replicas on one host link, both stepping at t = 0: the second waits for the first's
+    link time (3 fetches + 1 ship), and that wait is exposed time."""
+    link = SharedHostLink()
+    a, b = (layers(link=link, clock=lambda: 0.0) for _ in range(2))
+    total, gpu_work = hand_step()
+    busy = 3 * fetch() + ship(1)
+    assert a.step(1, 0.0)[0] == pytest.approx(total, rel=1e-12)
+    t, exposed, *_ = b.step(1, 0.0)
+    assert t == pytest.approx(total + busy, rel=1e-12) and exposed == pytest.approx(total - gpu_work + busy, rel=1e-12)
+    t, *_ = b.step(1, 0.0)  # the link is now booked until 3 x busy
+    assert t == pytest.approx(total + 2 * busy, rel=1e-12)
+    assert b.stats["link_wait_s"] == pytest.approx(3 * busy, rel=1e-12)
+    assert b.stats["moe_s"] == pytest.approx(2 * total + 3 * busy, rel=1e-12)
 
 
 def test_auto_policy_takes_the_cheaper_path_per_expert():
@@ -213,6 +231,7 @@ def test_cost_model_keeps_the_inner_bound_when_overheads_dominate():
     assert MoECostModel(Inner(1e-6, 1e-6, 0.0, 0.0), big, 2).step_cost(Shape()).bound == BOUND_COMPUTE
     d = MoECostModel(Inner(0, 0, 0, 0), layers(), 2).describe()["moe"]
     assert d["rate_sources"] == {"gpu": "test rates"} and d["expert_params_per_rank"] == P
+    assert (d["routing"], d["placement"]) == ("scripted", "static")
     assert d["host_link_gb_per_s"] == 25.0 and d["host_tflops"] == 2.0 and d["host_dram_gb_per_s"] == 200.0
     assert (d["exec"], d["cpu_token_threshold"], d["prefetch_hit_rate"], d["gpu_expert_slots"]) == ("fiddler", 2, 0.0, 3)
 

@@ -108,6 +108,8 @@ def test_lru_slots_range_and_cpu_run_experts_stay_out():
 def test_static_placement_ties_and_all_on_gpu():
     s = StaticPlacement(np.ones((2, 20)), 10)  # all tied: the lowest (layer, expert) indices
     assert s.resident()[0, :10].all() and s.num_gpu_experts == 10 and not s.resident()[1].any()
+    alt = StaticPlacement(np.tile([1.0, 0.0], (2, 25)), 25)  # 50 tied at 1: the first 25 of them
+    assert np.flatnonzero(alt.resident().ravel()).tolist() == list(range(0, 50, 2))
     a = AllOnGpu(2, 3)
     assert a.resident().shape == (2, 3) and a.resident().all() and a.num_gpu_experts == 6
     with pytest.raises(ValueError) as e:
@@ -195,3 +197,69 @@ def test_cost_models_take_the_scenario_settings(placement, exec_, policy):
     assert models[0].moe.rng is not models[1].moe.rng
     alone = build_moe_cost_models(s.replace(host_link_sharing=1), MIX, dev, plan, _Inner(), lambda: 0.0)
     assert all(c.moe.link is None for c in alone)
+
+
+def test_offload_error_counts_every_rank():
+    """tp 2: each rank holds half of every expert; the host needs the whole of them."""
+    ds = load_model("deepseek-v3")
+    need = ds.num_moe_layers * ds.num_experts * ds.expert_params * 1  # fp8 experts
+    with pytest.raises(ServesimError) as e:
+        plan_moe(Scenario(model="deepseek-v3", expert_placement="static", gpu_expert_slots=0, tp=2), ds,
+                 load_device("h200"), 2048)
+    assert str(e.value).startswith(f"offloaded experts need {need / GB:.1f} GB of host memory")
+
+
+def test_gpu_too_small_message_by_hand():
+    ds = load_model("deepseek-v3")
+    s = Scenario(model="deepseek-v3", hardware="l4", expert_placement="static", host="epyc-9354",
+                 gpu_memory_utilization=0.1, moe_kv_reserve_tokens=100)
+    usable = int(24 * 2**30 * 0.1)
+    expert = ds.expert_params  # fp8: 1 byte/param
+    non_expert = int(ds.weight_bytes("bf16")) - ds.num_moe_layers * ds.num_experts * expert
+    reserve = activation_reserve_bytes(ds, "bf16", 1, 2048, s.max_num_seqs)
+    kv = ds.kv_bytes_per_token("bf16", 1) * 16 * 7  # 100 tokens -> 7 blocks of 16
+    with pytest.raises(ServesimError) as e:
+        plan_moe(s, ds, load_device("l4"), 2048)
+    assert str(e.value) == (
+        f"deepseek-v3 on l4: even with every expert in host memory the GPU needs "
+        f"{(non_expert + reserve + kv) / GB:.2f} GB (non-expert weights {non_expert / GB:.2f} GB, "
+        f"activations {reserve / GB:.2f} GB, KV for one step {kv / GB:.2f} GB) but offers "
+        f"{usable / GB:.2f} GB; lower --max-num-batched-tokens or use a larger --tp")
+
+
+def test_routing_without_offload_keeps_every_expert_on_the_gpu():
+    s = Scenario(model="mixtral-8x7b", hardware="a100-80gb", engine="ideal", expert_routing="zipf:1.2", tp=2)
+    dev = load_device("a100-80gb")
+    plan = plan_moe(s, MIX, dev, 2048)
+    [c] = build_moe_cost_models(s, MIX, dev, plan, _Inner(), lambda: 0.0)
+    assert c.moe.placement.name == "all_gpu" and c.moe.placement.resident().shape == (32, 8)
+    assert c.moe.placement.resident().all() and c.moe.routing.name == "zipf:1.2"
+
+
+def test_expert_rates_calibrated_or_ideal():
+    from profiles.host_cpu import load_host_cpu
+    from simulator.cost import device_kernels
+    from simulator.moe.setup import expert_rates
+
+    dev = load_device("a100-80gb")
+    host = plan_moe(Scenario(model="mixtral-8x7b", expert_routing="zipf:1.2"), MIX, dev, 2048).host
+    assert expert_rates(Scenario(model="mixtral-8x7b", engine="ideal"), dev, host) is None
+    assert expert_rates(Scenario(model="mixtral-8x7b", profile="none"), dev, host) is None
+    assert expert_rates(Scenario(model="mixtral-8x7b", profile="NONE"), dev, host) is None
+    r = expert_rates(Scenario(model="mixtral-8x7b"), dev, host)
+    cal = device_kernels(dev)
+    gemm = cal.classes["gemm"]
+    assert set(r) == {"f_gpu", "bw_gpu", "bw_link", "f_cpu", "bw_cpu", "sources"}
+    assert r["f_gpu"] == pytest.approx(312e12 * gemm.eta_c("bf16")) and r["f_gpu"] < 312e12
+    assert r["bw_gpu"] == pytest.approx(2.039e12 * gemm.eta_memory) and r["bw_gpu"] < 2.039e12
+    assert r["bw_link"] == cal.host_link_bytes_per_s() <= 32e9
+    cpu = load_host_cpu()
+    assert (r["f_cpu"], r["bw_cpu"]) == cpu.rates(cores=32, dram_bytes_per_s=307.2e9, peak_flops=91.75e12, dtype="bf16")
+    assert r["sources"] == {"gpu": f"device calibration a100-80gb ({cal.kind}) GEMM efficiencies",
+                            "host_link": cal.provenance.get("host_link", {}).get("source", "nominal host link"),
+                            "cpu": cpu.describe()}
+    assert r["sources"]["host_link"] != "nominal host link"  # the calibration says where its link figure is from
+    [c] = build_moe_cost_models(Scenario(model="mixtral-8x7b", expert_placement="lru", gpu_expert_slots=2), MIX, dev,
+                                plan_moe(Scenario(model="mixtral-8x7b", expert_placement="lru", gpu_expert_slots=2),
+                                         MIX, dev, 2048), _Inner(), lambda: 0.0)
+    assert c.moe.f_gpu == r["f_gpu"] and c.moe.bw_link == r["bw_link"] and c.moe.rate_sources == r["sources"]

@@ -126,8 +126,8 @@ def money_sections(result, metrics: dict) -> dict:
     """build_summary's "energy" and "price" sections for a RunResult."""
     rec, s = result.recorder, result.scenario
     steps = rec.totals
-    finish = rec.finish_s[np.isfinite(rec.finish_s)]
-    window = run_window_s(steps, float(finish.max()) if len(finish) else 0.0)
+    last = float(np.fmax.reduce(rec.finish_s)) if len(rec.finish_s) else 0.0  # NaN-skipping max, no copy
+    window = run_window_s(steps, last if np.isfinite(last) else 0.0)
     tokens = int(metrics.get("total_output_tokens", 0))
     return {
         "energy": energy_section(steps, result.device, dtype=s.dtype, tp=s.tp, replicas=s.replicas,

@@ -50,44 +50,81 @@ def _dist(name: str, values_ms: np.ndarray, counts: np.ndarray | None = None) ->
     return out
 
 
+def _owned_dist(name: str, values_ms: np.ndarray) -> dict[str, float]:
+    """_dist with one count per value, for per-request figures of any length: `values_ms` is the
+    caller's scratch array and is sorted in place (no n-sized copies beyond one deviation array)."""
+    n = len(values_ms)
+    if n == 0:
+        return _dist(name, values_ms)
+    mean = float(values_ms.mean())
+    dev = values_ms - mean
+    std = float(np.sqrt(np.dot(dev, dev) / n))
+    del dev
+    values_ms.sort()
+    p = []
+    for q in PERCENTILES:  # np.percentile(method="linear") on the sorted values
+        h = (n - 1) * q / 100.0
+        lo = int(np.floor(h))
+        v_lo, v_hi = values_ms[lo], values_ms[min(lo + 1, n - 1)]
+        p.append(float(v_lo + (v_hi - v_lo) * (h - lo)))
+    out = {f"mean_{name}": mean, f"median_{name}": p[0], f"std_{name}": std}
+    out.update({f"p{q}_{name}": v for q, v in zip(PERCENTILES[1:], p[1:])})
+    return out
+
+
 def summarise_requests(*, arrival_s, first_token_s, finish_s, prompt_tokens, output_tokens, ok,
                        itl_s, itl_count, slo_ttft_ms=None, slo_tpot_ms=None, slo_e2el_ms=None,
                        itl_sketch: GapLog | None = None) -> dict:
     """vLLM bench-serve style summary of completed requests (`ok` marks them). Inter-token gaps
     come as (itl_s, itl_count) arrays (exact), or as a GapLog past its exact limit (`itl_sketch`:
-    exact mean and std, quantiles within its relative accuracy)."""
+    exact mean and std, quantiles within its relative accuracy). Works in a few n-sized scratch
+    arrays at a time (10M-request runs): per-request latencies are computed one after another."""
     ok = np.asarray(ok, dtype=bool)
-    arrival, first, finish = (np.asarray(a, dtype=np.float64)[ok] for a in (arrival_s, first_token_s, finish_s))
-    prompt, output = (np.asarray(a, dtype=np.int64)[ok] for a in (prompt_tokens, output_tokens))
+    every = bool(ok.all())
+
+    def chosen(a, dtype):
+        a = np.asarray(a, dtype=dtype)
+        return a if every else a[ok]
+
+    arrival, first, finish = (chosen(a, np.float64) for a in (arrival_s, first_token_s, finish_s))
+    prompt, output = chosen(prompt_tokens, None), chosen(output_tokens, None)
     completed = int(ok.sum())
     duration = float(np.max(finish)) if completed else 0.0
-    ttft_ms = (first - arrival) * 1e3
-    e2el_ms = (finish - arrival) * 1e3
-    multi = output > 1
-    tpot_ms = (e2el_ms[multi] - ttft_ms[multi]) / (output[multi] - 1)
     good = np.ones(completed, dtype=bool)
+    dists = {}
+    scratch = np.subtract(first, arrival)
+    scratch *= 1e3  # TTFT (ms)
     if slo_ttft_ms is not None:
-        good &= ttft_ms <= slo_ttft_ms
+        good &= scratch <= slo_ttft_ms
+    dists["ttft_ms"] = _owned_dist("ttft_ms", scratch)
+    np.subtract(finish, first, out=scratch)
+    scratch *= 1e3  # e2el - ttft (ms)
+    multi = output > 1
+    scratch /= np.maximum(output, 2) - 1  # TPOT (ms) where output > 1
     if slo_tpot_ms is not None:
-        tpot_all = np.zeros(completed)
-        tpot_all[multi] = tpot_ms
-        good &= tpot_all <= slo_tpot_ms
+        good &= ~multi | (scratch <= slo_tpot_ms)
+    dists["tpot_ms"] = _owned_dist("tpot_ms", scratch if multi.all() else scratch[multi])
+    np.subtract(finish, arrival, out=scratch)
+    scratch *= 1e3  # E2EL (ms)
     if slo_e2el_ms is not None:
-        good &= e2el_ms <= slo_e2el_ms
+        good &= scratch <= slo_e2el_ms
+    dists["e2el_ms"] = _owned_dist("e2el_ms", scratch)
+    del scratch
     has_slo = any(x is not None for x in (slo_ttft_ms, slo_tpot_ms, slo_e2el_ms))
     per_s = (lambda x: x / duration) if duration > 0 else (lambda x: float("nan"))
+    input_tokens, output_tokens_sum = int(prompt.sum(dtype=np.int64)), int(output.sum(dtype=np.int64))
     out = {
         "completed": completed,
         "duration": duration,
-        "total_input_tokens": int(prompt.sum()),
-        "total_output_tokens": int(output.sum()),
+        "total_input_tokens": input_tokens,
+        "total_output_tokens": output_tokens_sum,
         "request_throughput": per_s(completed),
         "request_goodput": per_s(int(good.sum())) if has_slo else None,
-        "output_throughput": per_s(float(output.sum())),
-        "total_token_throughput": per_s(float(prompt.sum() + output.sum())),
+        "output_throughput": per_s(float(output_tokens_sum)),
+        "total_token_throughput": per_s(float(input_tokens + output_tokens_sum)),
     }
-    for name, vals in (("ttft_ms", ttft_ms), ("tpot_ms", tpot_ms), ("e2el_ms", e2el_ms)):
-        out.update(_dist(name, vals))
+    for name in ("ttft_ms", "tpot_ms", "e2el_ms"):
+        out.update(dists[name])
     if itl_sketch is not None and not itl_sketch.exact:
         out.update(_sketch_dist("itl_ms", itl_sketch))
     else:
