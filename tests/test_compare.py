@@ -157,8 +157,9 @@ def test_cli_json_out_and_jobs(tmp_path, capsys):
     doc = json.loads(printed)
     assert doc["varied_keys"] == ["tp", "chunk_size"] and len(doc["variants"]) == 4
     assert (tmp_path / "compare.json").read_text() == printed
-    assert main(args + ["--json", "--jobs", "2"]) == 0  # process pool: same document
-    assert capsys.readouterr().out == printed
+    assert doc["run_dirs"] == ["runs/base"] + [f"runs/variant-{i}" for i in range(1, 5)]  # --out: the runs' tables
+    assert main(args + ["--json", "--jobs", "2"]) == 0  # process pool: same document (no run tables without --out)
+    assert json.loads(capsys.readouterr().out) == {k: v for k, v in doc.items() if k != "run_dirs"}
     assert main(args) == 0
     text = capsys.readouterr().out
     assert text.splitlines()[0].split()[:3] == ["run", "tp", "chunk_size"] and "vs base" in text

@@ -3,7 +3,9 @@ the cross product of --vary KEY=V1,V2 changes, as one table of metrics and delta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import tempfile
 from pathlib import Path
 
 from simulator.cli.arg_types import positive_int
@@ -17,7 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2",
                    help="a Scenario field (e.g. max_num_seqs or max-num-seqs) and its values; repeat for a cross product")
     p.add_argument("--json", action="store_true", help="print the compare document (JSON) to stdout")
-    p.add_argument("--out", metavar="DIR", help="write compare.json to DIR")
+    p.add_argument("--out", metavar="DIR", help="write compare.json to DIR, and each run's requests.csv and "
+                   "summary.json under DIR/runs/ (the report's latency CDFs)")
     p.add_argument("--jobs", type=positive_int, default=None, help="parallel local processes (default: min(cpus, runs))")
     p.add_argument("--report", metavar="FILE.html", help="also render the comparison as an HTML report")
 
@@ -46,13 +49,20 @@ def run(args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
         bar = tqdm(total=total, unit="run", desc="compare", file=sys.stderr, leave=False, disable=None)
-    try:
-        doc = run_compare(base, grid, jobs=args.jobs, on_progress=bar.update if bar else None)
-    finally:
-        if bar is not None:
-            bar.close()
-    text = compare_json(doc)
-    write_document(text, "compare.json", out=args.out, report=args.report, render=write_report)
+    with contextlib.ExitStack() as stack:
+        # the runs' requests tables go beside compare.json (--out), or to a temporary directory
+        # for a report alone: the report draws each run's latency CDFs from them
+        root = Path(args.out) if args.out else (Path(stack.enter_context(tempfile.TemporaryDirectory(
+            prefix="servesim-compare-"))) if args.report else None)
+        try:
+            doc = run_compare(base, grid, jobs=args.jobs, on_progress=bar.update if bar else None,
+                              runs_dir=root / "runs" if root is not None else None)
+        finally:
+            if bar is not None:
+                bar.close()
+        text = compare_json(doc)
+        write_document(text, "compare.json", out=args.out, report=args.report,
+                       render=lambda docs, path: write_report([{**d, "_source_dir": str(root)} for d in docs], path))
     if args.json:
         print(text)
     else:

@@ -16,6 +16,7 @@ from simulator.results.files import (
 from simulator.results.metrics import summarise_requests
 from simulator.results.summary import build_summary, summary_json, version
 from simulator.results.table import format_summary
+from simulator.results.tables import write_requests_table
 
 __all__ = ["OutputStage", "atomic_path", "build_summary", "check_destinations", "check_out_dir", "check_out_file", "format_summary",
-           "require_parquet", "summarise_requests", "summary_json", "version", "write_document"]
+           "require_parquet", "summarise_requests", "summary_json", "version", "write_document", "write_requests_table"]

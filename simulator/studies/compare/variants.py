@@ -72,22 +72,41 @@ def variant_scenarios(base: Scenario, grid: dict[str, list]) -> list[tuple[dict,
 
 def summarise_task(task: dict) -> dict:
     """Worker: simulate one scenario (a plain dict) and return its deterministic summary dict
-    (the summary.json content: no wall time, NaN -> null)."""
-    from simulator.results import build_summary, summary_json
+    (the summary.json content: no wall time, NaN -> null). With task["run_dir"], the run's
+    requests table (requests.csv) and summary.json are written there too (the compare report's
+    CDFs read them)."""
+    from pathlib import Path
+
+    from simulator.results import build_summary, summary_json, write_requests_table
     from simulator.run import simulate
 
     scenario = scenario_from_dict(task["scenario"])
-    return json.loads(summary_json(build_summary(simulate(scenario))))
+    result = simulate(scenario)
+    text = summary_json(build_summary(result))
+    if task.get("run_dir"):
+        run_dir = Path(task["run_dir"])
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_requests_table(result.recorder, run_dir / "requests.csv", "csv", "")
+        (run_dir / "summary.json").write_text(text + "\n")
+    return json.loads(text)
 
 
 def run_compare(base: Scenario, grid: dict[str, list], *, jobs: int | None = None,
-                on_progress=None) -> dict:
-    """Run the base and every variant; return the compare document."""
+                on_progress=None, runs_dir=None) -> dict:
+    """Run the base and every variant; return the compare document. `runs_dir` (a directory):
+    each run's requests table and summary go to runs_dir/base, runs_dir/variant-1, ... and the
+    document lists them in "run_dirs" (relative to runs_dir's parent, where compare.json goes)."""
+    from pathlib import Path
+
     from simulator.results import version
     from simulator.studies.sweep_store import run_tasks
 
     variants = variant_scenarios(base, grid)
+    names = ["base"] + [f"variant-{i + 1}" for i in range(len(variants))]
     tasks = [{"scenario": base.as_dict()}] + [{"scenario": s.as_dict()} for _, s in variants]
+    if runs_dir is not None:
+        for task, name in zip(tasks, names):
+            task["run_dir"] = str(Path(runs_dir) / name)
     results: list[dict | None] = [None] * len(tasks)
 
     def done(i: int, summary: dict) -> None:
@@ -102,6 +121,7 @@ def run_compare(base: Scenario, grid: dict[str, list], *, jobs: int | None = Non
         "base": results[0],
         "variants": [{"vary": vary, "summary": results[i + 1]} for i, (vary, _) in enumerate(variants)],
         "varied_keys": list(grid),
+        **({"run_dirs": [f"{Path(runs_dir).name}/{n}" for n in names]} if runs_dir is not None else {}),
     }
 
 
