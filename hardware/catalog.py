@@ -31,11 +31,16 @@ def catalog_file(name_or_path: str | Path, data_dir: Path, *, what: str, example
         known = ", ".join(sorted(p.stem for p in data_dir.glob("*.toml")))
         raise error(f"{what} {name_or_path!r} is empty; give a known {what} ({known}) or a path to a .toml file")
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    # a bare catalog name wins over a same-named directory in the working directory (`--hardware l4`
+    # run next to an `l4/` results folder); a path with a separator or a .toml suffix is a file
+    is_name = isinstance(name_or_path, str) and path.suffix != ".toml" and "/" not in name_or_path and (
+        (data_dir / f"{name_or_path}.toml").is_file()
+        or any(p.stem.lower() == name_or_path.lower() for p in data_dir.glob("*.toml")))
+    if not is_name and (path.suffix == ".toml" or path.exists()):
         if path.is_dir():
-            raise error(f"{what} file {str(path)!r} is a directory; expected a .toml file (see {example})")
+            raise error(f"{what} file {str(name_or_path)!r} is a directory; expected a .toml file (see {example})")
         if not path.is_file():
-            raise error(f"{what} file {str(path)!r} does not exist")
+            raise error(f"{what} file {str(name_or_path)!r} does not exist")
         return path, False
     shipped = data_dir / f"{name_or_path}.toml"
     if not shipped.is_file():  # names are case-insensitive, as model names are (`H100-SXM`)

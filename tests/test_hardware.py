@@ -47,3 +47,16 @@ def test_bad_device_file_names_missing_key_and_bad_value(tmp_path):
     path.write_text(good.replace("memory_bandwidth_gb_per_s = 300.0", "memory_bandwidth_gb_per_s = -1.0"))
     with pytest.raises(ValueError, match="memory_bandwidth_gb_per_s must be a number > 0"):
         load_device(str(path))
+
+
+def test_catalog_name_wins_over_a_same_named_directory(tmp_path, monkeypatch):
+    """`--hardware l4` run beside an `l4/` folder still means the catalog device; `./l4` is the folder."""
+    import pytest
+
+    from hardware import load_device
+
+    (tmp_path / "l4").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert load_device("l4").name == "l4"
+    with pytest.raises(ValueError, match="is a directory"):
+        load_device("./l4")
