@@ -189,61 +189,54 @@ class ProfiledCostModel:
     def _attention_part(self, shape: BatchShape) -> tuple[float, float, float, float, float, int]:
         """_price(attention_ops(...)) for the step, without building op lists: FLOPs and bytes from
         the closed forms (ops.prefill_attention, ops.decode_attention), kernel times cached."""
-        compute_s = memory_s = comm_s = flops = nbytes = 0.0
-        trust = TRUST[SOURCE_PROFILE]
-        ops = []
+        acc = [0.0, 0.0, 0.0, 0.0, 0.0, TRUST[SOURCE_PROFILE]]
         if shape.prefill_chunks:
-            ops.append(("attn_prefill", *prefill_attention(shape.prefill_chunks, self._coeffs)))
+            f, b = prefill_attention(shape.prefill_chunks, self._coeffs)
+            self._add_op(acc, "attn_prefill", f, b, self._attention_lookup("attn_prefill", shape))
         if shape.num_decode:
-            ops.append(("attn_decode", *decode_attention(shape.num_decode, shape.decode_context_sum, self._coeffs,
-                                                         shape.decode_kv_read_sum)))
-        for name, f, b in ops:
-            got = self._attention_lookup(name, shape)
-            if got is None:
-                c, m_, x, f2, b2 = self.fallback._sum_ops([OpCost(name, f, b)])
-                compute_s, memory_s, comm_s = compute_s + c, memory_s + m_, comm_s + x
-                flops, nbytes = flops + f2, nbytes + b2
-                trust = min(trust, TRUST[SOURCE_ROOFLINE])
-                self.sources[SOURCE_ROOFLINE] += 1
-                continue
-            t, src = got
-            self.sources[src] += 1
-            trust = min(trust, TRUST[src])
-            if f / self.fallback.flops_per_s >= b / self.fallback.bytes_per_s:  # as _price classifies
-                compute_s += t
-            else:
-                memory_s += t
-            flops, nbytes = flops + f, nbytes + b
-        return compute_s, memory_s, comm_s, flops, nbytes, trust
+            f, b = decode_attention(shape.num_decode, shape.decode_context_sum, self._coeffs, shape.decode_kv_read_sum)
+            self._add_op(acc, "attn_decode", f, b, self._attention_lookup("attn_decode", shape))
+        return tuple(acc)
+
+    def _add_op(self, acc: list, name: str, flops: float, nbytes: float, got: tuple[float, str] | None,
+                op: OpCost | None = None) -> None:
+        """Add one op to acc = [compute_s, memory_s, comm_s, flops, bytes, trust]: its kernel time
+        (`got`, from a lookup) counted as compute- or memory-bound by its roofline, or the roofline
+        of the op (`op`, default OpCost(name, flops, nbytes)) when no kernel answers."""
+        if got is None:
+            c, m_, x, f, b = self.fallback._sum_ops([op or OpCost(name, flops, nbytes)])
+            acc[0] += c
+            acc[1] += m_
+            acc[2] += x
+            acc[3] += f
+            acc[4] += b
+            acc[5] = min(acc[5], TRUST[SOURCE_ROOFLINE])
+            self.sources[SOURCE_ROOFLINE] += 1
+            return
+        t, src = got
+        self.sources[src] += 1
+        acc[5] = min(acc[5], TRUST[src])
+        if flops / self.fallback.flops_per_s >= nbytes / self.fallback.bytes_per_s:
+            acc[0] += t
+        else:
+            acc[1] += t
+        acc[3] += flops
+        acc[4] += nbytes
 
     # ---- the protocol ---------------------------------------------------------------------
     def _price(self, ops, lookup) -> tuple[float, float, float, float, float, int]:
         """(compute_s, memory_s, comm_s, flops, bytes, trust) for a list of OpCost."""
-        compute_s = memory_s = comm_s = flops = nbytes = 0.0
-        trust = TRUST[SOURCE_PROFILE]
+        acc = [0.0, 0.0, 0.0, 0.0, 0.0, TRUST[SOURCE_PROFILE]]
         for op in ops:
             if op.comm_bytes and hasattr(self.fit, "all_reduce_s"):
                 got = self.fit.all_reduce_s(op.comm_bytes, self.tp, latency_s=self.all_reduce_latency_s)
                 if got is not None:
-                    comm_s += got[0] * op.count
-                    trust = min(trust, TRUST[got[1]])
+                    acc[2] += got[0] * op.count
+                    acc[5] = min(acc[5], TRUST[got[1]])
                     self.sources[got[1]] += 1
                     continue
-            got = None if op.comm_bytes else lookup(op.name)
-            if got is None:
-                c, m_, x, f, b = self.fallback._sum_ops([op])
-                compute_s, memory_s, comm_s = compute_s + c, memory_s + m_, comm_s + x
-                flops, nbytes = flops + f, nbytes + b
-                trust = min(trust, TRUST[SOURCE_ROOFLINE])
-                self.sources[SOURCE_ROOFLINE] += 1
-                continue
-            t, src = got
-            self.sources[src] += 1
-            trust = min(trust, TRUST[src])
-            compute_bound = op.flops / self.fallback.flops_per_s >= op.bytes / self.fallback.bytes_per_s
-            compute_s, memory_s = (compute_s + t, memory_s) if compute_bound else (compute_s, memory_s + t)
-            flops, nbytes = flops + op.flops, nbytes + op.bytes
-        return compute_s, memory_s, comm_s, flops, nbytes, trust
+            self._add_op(acc, op.name, op.flops, op.bytes, None if op.comm_bytes else lookup(op.name), op)
+        return tuple(acc)
 
     def _overhead(self, shape: BatchShape) -> tuple[float, int]:
         """The engine's time outside kernels: per decode batch, per prefill tokens, the larger of

@@ -27,6 +27,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
+from simulator.engine.block_pool import BlockPool
 from simulator.engine.kv_offload import HostKvTier
 
 
@@ -43,7 +44,10 @@ class PrefixHit:
         return len(self.gpu_blocks) + self.num_host
 
 
-class PrefixCachingBlockPool:
+class PrefixCachingBlockPool(BlockPool):
+    """BlockPool's interface (num_free, num_used, blocks_for, allocate, free, ...) over blocks that
+    keep their content hash after their last owner leaves, until allocation evicts them."""
+
     prefix_caching = True
 
     def __init__(self, num_blocks: int, block_size: int, keys: Callable[[int], tuple[int, ...]],
@@ -51,11 +55,8 @@ class PrefixCachingBlockPool:
         """keys(request) -> the request's block hashes (workload/prefix.py RequestBlockKeys; its
         optional forget(request) is called when the request gives its blocks back);
         host: the offload tier (None: evicted blocks are gone)."""
-        if num_blocks < 1:
-            raise ValueError(f"num_blocks must be >= 1, got {num_blocks}")
-        if block_size < 1:
-            raise ValueError(f"block_size must be >= 1, got {block_size}")
-        self.num_blocks, self.block_size, self.keys, self.host = num_blocks, block_size, keys, host
+        super().__init__(num_blocks, block_size)  # validates the sizes
+        self.keys, self.host = keys, host
         self._forget = getattr(keys, "forget", None)  # keys(request) may drop a departed request's keys
         self._free: OrderedDict[int, None] = OrderedDict.fromkeys(range(num_blocks))  # head: next to allocate
         self._ref = [0] * num_blocks
@@ -64,22 +65,10 @@ class PrefixCachingBlockPool:
         self.query_tokens = self.query_blocks = self.num_evicted = 0
         self.gpu_hit_blocks = self.host_hit_blocks = 0
 
-    # ---- BlockPool interface ---------------------------------------------------------------
-    @property
-    def num_free(self) -> int:
-        """Blocks no request holds (cached or not): what allocation can use."""
-        return len(self._free)
-
-    @property
-    def num_used(self) -> int:
-        return self.num_blocks - len(self._free)
-
+    # ---- BlockPool interface (num_free counts cached free blocks: allocation can use them) ----
     @property
     def num_cached(self) -> int:
         return len(self._key_of)
-
-    def blocks_for(self, num_tokens: int) -> int:
-        return -(-num_tokens // self.block_size)
 
     def allocate(self, n: int) -> list[int]:
         if n > len(self._free):

@@ -43,6 +43,17 @@ def _build_plan(pool: SequencePool, prefill: list[tuple[PrefillSeq, int]], num_d
     return StepPlan(shape, tuple(prefill), num_decode, extra_s)
 
 
+def _admit_cached(pool: SequencePool, prefill: list, limit: int, whole: bool) -> tuple[int, float] | None:
+    """Admit the head request past its cached prefix (SequencePool.admit_cached) into `prefill`;
+    (chunk tokens, host fetch seconds), or None when it cannot be admitted now."""
+    got = pool.admit_cached(limit, whole=whole)
+    if got is None:
+        return None
+    seq, chunk, fetch_s = got
+    prefill.append((seq, chunk))
+    return chunk, fetch_s
+
+
 class ContinuousScheduler:
     """What the engine sees of a pool-backed scheduler; subclasses only plan."""
 
@@ -84,13 +95,10 @@ class VllmScheduler(ContinuousScheduler):
             budget = lim.max_num_batched_tokens
             while pool.waiting and pool.num_running < lim.max_num_seqs:
                 if pool.cache is not None:  # prefix caching: prefill only what the cache lacks
-                    got = pool.admit_cached(budget, whole=True)
+                    got = _admit_cached(pool, prefill, budget, whole=True)
                     if got is None:
                         break
-                    seq, chunk, fetch_s = got
-                    prefill.append((seq, chunk))
-                    budget -= chunk
-                    extra += fetch_s
+                    budget, extra = budget - got[0], extra + got[1]
                     continue
                 head = pool.waiting[0]
                 if (head.total > budget or pool.blocks_to_grow(head, head.total) > pool.blocks.num_free
@@ -138,13 +146,10 @@ class SarathiScheduler(ContinuousScheduler):
                 budget -= chunk
         while budget > 0 and pool.waiting and not pool.swapped and pool.num_running < lim.max_num_seqs:
             if pool.cache is not None:  # prefix caching: prefill only what the cache lacks
-                got = pool.admit_cached(min(budget, lim.chunk_size), whole=False)
+                got = _admit_cached(pool, prefill, min(budget, lim.chunk_size), whole=False)
                 if got is None:
                     break
-                seq, chunk, fetch_s = got
-                prefill.append((seq, chunk))
-                budget -= chunk
-                extra += fetch_s
+                budget, extra = budget - got[0], extra + got[1]
                 continue
             head = pool.waiting[0]
             chunk = min(head.total, budget, lim.chunk_size)
