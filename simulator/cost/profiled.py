@@ -281,16 +281,16 @@ class ProfiledCostModel:
             c, m_, f, b = self.fallback._attention(shape)
             parts.append((c, m_, 0.0, f, b, TRUST[SOURCE_ROOFLINE]))
             self.sources[SOURCE_ROOFLINE] += 1
-        overhead_s, overhead_trust = self._overhead(shape)
+        overhead_s, trust = self._overhead(shape)
         compute_s = memory_s = comm_s = flops = nbytes = 0.0
-        trust = overhead_trust
-        for c, m_, x, f, b, tr in parts:
+        for c, m_, x, f, b, tr in parts:  # in this order: the same sums as always
             compute_s += c
             memory_s += m_
             comm_s += x
             flops += f
             nbytes += b
-            trust = tr if tr < trust else trust
+            if tr < trust:
+                trust = tr
         evict_s = 0.0
         if shape.kv_work is not None:  # KV-policy bookkeeping: the fallback's eviction ops
             evict_s, f, b = self.fallback._eviction(shape.kv_work)
