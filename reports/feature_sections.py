@@ -1,6 +1,6 @@
 """Run-report sections for what only some runs have: the load verdict (offered vs sustainable
 rate, simulator/results/overload.py), speculative decoding, MoE expert offloading, test-time
-scaling. Each is "" when its summary section is absent, so a plain run shows none of them.
+scaling, prefix caching (with the host KV tier), parallelism beyond TP and P/D disaggregation. Each is "" when its summary section is absent, so a plain run shows none of them.
 
 Owns their labels and units; values are the summary's own (exact in data-value).
 """
@@ -26,6 +26,11 @@ MOE = (("moe_expert_hit_rate", "expert hit rate (resident on GPU)"),
        ("moe_experts_fetched", "experts fetched over the host link"), ("moe_experts_on_cpu", "experts run on the CPU"),
        ("moe_host_link_bytes", "host-link traffic (bytes)"), ("moe_host_link_time_s", "host-link busy time (s)"),
        ("moe_gpu_expert_time_s", "expert time on GPU (s)"), ("moe_cpu_expert_time_s", "expert time on CPU (s)"))
+PREFIX_CACHE = (("hit_rate", "prefix hit rate (tokens)"), ("block_hit_rate", "prefix hit rate (blocks)"),
+                ("gpu_hit_rate", "hit rate from GPU blocks (tokens)"), ("host_hit_rate", "hit rate from host memory (tokens)"),
+                ("prefill_tokens_saved", "prefill tokens saved"), ("query_tokens", "prompt tokens looked up"),
+                ("evicted_blocks", "cached blocks evicted"), ("host_spilled_blocks", "blocks spilled to host memory"),
+                ("host_fetch_s", "host-to-GPU fetch time (s)"))
 TTS = (("samples_per_prompt", "samples per prompt (Best-of-N)"), ("output_budget_tokens", "output budget (tokens)"),
        ("questions", "questions"), ("questions_completed", "questions completed"),
        ("mean_time_to_last_sample_ms", "mean time to the last sample (ms)"),
@@ -98,3 +103,37 @@ def tts_section(summary: dict) -> str:
     if not tts:
         return ""
     return section("Test-time scaling (per question)", key_values(_pairs(tts, TTS), cls="tts"), "tts")
+
+
+def prefix_cache_section(summary: dict) -> str:
+    pc = summary.get("prefix_cache")
+    if not pc:
+        return ""
+    policy = summary.get("scenario", {}).get("prefix_caching_policy", "vllm")
+    how = note(html.escape(f"Automatic prefix caching, {policy} eviction order, block size {pc.get('block_size')} "
+                           "tokens; a request's prefill skips its cached prefix (its last token is always computed)."))
+    return section("Prefix cache", how + key_values(_pairs(pc, PREFIX_CACHE), cls="prefix-cache"), "prefix-cache")
+
+
+def parallelism_section(summary: dict) -> str:
+    par = summary.get("parallelism")
+    if not par:
+        return ""
+    pairs = [("GPUs", par.get("num_gpus")), ("layout", par.get("layout"))]
+    if pipe := par.get("pipeline"):
+        pairs += [("pipeline stages x micro-batches", f"{pipe.get('pp')} x {pipe.get('microbatches')}"),
+                  ("pipeline bubbles (share of stage time)", pipe.get("bubble_fraction"))]
+    if ep := par.get("expert_parallel"):
+        pairs += [("expert parallelism (DP x TP)", f"{ep.get('ep')} ({ep.get('dp')} x {ep.get('tp')})"),
+                  ("experts per GPU", ep.get("experts_per_gpu")),
+                  ("all-to-all priced from", (ep.get("all_to_all") or {}).get("from"))]
+    if dis := par.get("disaggregation"):
+        kv = dis.get("kv_transfer", {})
+        pairs += [("prefill : decode instances", f"{dis.get('num_prefill_instances')} x tp{dis.get('prefill_tp')} : "
+                                                 f"{dis.get('num_decode_instances')} x tp{dis.get('decode_tp')}"),
+                  ("KV transfer link", (kv.get("link") or {}).get("name")),
+                  ("KV transfer overlap", dis.get("kv_transfer_overlap")),
+                  ("mean KV transfer (ms)", kv.get("mean_transfer_ms")),
+                  ("TTFT includes", dis.get("ttft_includes"))]
+    return section("Parallelism and disaggregation", note(html.escape(par.get("text", ""))) +
+                   key_values(pairs, cls="parallelism"), "parallelism")

@@ -13,7 +13,14 @@ import json
 from reports import run_figures as rf
 from reports.cost_section import energy_table, kinetics_table, price_table, raw_fields
 from reports.digest import StepDigest
-from reports.feature_sections import load_section, moe_section, speculative_section, tts_section
+from reports.feature_sections import (
+    load_section,
+    moe_section,
+    parallelism_section,
+    prefix_cache_section,
+    speculative_section,
+    tts_section,
+)
 from reports.page import card, figure_div, key_values, note, page, section, table
 from reports.results import RunData, request_digest, run_edges_of, section_of, step_digest
 
@@ -140,7 +147,7 @@ def run_sections(run: RunData) -> list[str]:
         section("Step time breakdown and roofline",
                 step_totals(s, steps) + _figs([("fig-steps", rf.step_breakdown(steps)), ("fig-roofline", roof)])
                 + roof_note, "steps"),
-        speculative_section(s), moe_section(s), tts_section(s),
+        speculative_section(s), moe_section(s), tts_section(s), prefix_cache_section(s), parallelism_section(s),
         section("Price", price_table(s), "price"),
         section("Energy and hardware use", energy_table(s), "energy"),
         section("Kinetics cost (effective FLOPs)", kinetics_table(s) + _figs([("fig-eflops", rf.eflops(s.get("kinetics")))])

@@ -27,6 +27,7 @@ from simulator.cost import (
 )
 from simulator.disagg import RunParts, simulate_disaggregated
 from simulator.engine import (
+    PENDING,
     PREFIX_CACHING_POLICIES,
     ROUTERS,
     BlockPool,
@@ -50,7 +51,7 @@ from simulator.errors import ServesimError
 from simulator.kv import DensePolicy, build_kv_policy
 from simulator.models import ModelSpec, dtype_bytes, load_model
 from simulator.moe import build_moe_cost_models, moe_metrics, moe_requested, plan_moe
-from simulator.parallel import check_parallel, engine_instances, memory_args, wrap_parallel
+from simulator.parallel import check_parallel, check_pd_options_used, engine_instances, memory_args, wrap_parallel
 from simulator.scenario import DEFAULT_NUM_REQUESTS, Scenario
 from simulator.speculative import Speculation
 from simulator.workload import (
@@ -58,6 +59,7 @@ from simulator.workload import (
     RequestArrays,
     RequestBlockKeys,
     arrival_times,
+    previous_turns,
     synthetic_requests,
     with_shared_prefix,
 )
@@ -216,6 +218,7 @@ def simulate(s: Scenario, *, progress: Callable[..., None] | None = None,
     requests not finished by then stay pending)."""
     import time
 
+    check_pd_options_used(s)
     if s.num_prefill_instances is not None:  # P/D disaggregation: its own composition from run.py's pieces
         return simulate_disaggregated(s, _disagg_parts(tuple(step_sinks)), progress=progress, engine=engine,
                                       calibration=calibration)
@@ -225,6 +228,9 @@ def simulate(s: Scenario, *, progress: Callable[..., None] | None = None,
     check_parallelism(s, model)
     check_parallel(s, model)
     max_model_len = s.max_model_len or model.max_position_embeddings
+    if s.shared_prefix_tokens >= max_model_len:
+        raise ServesimError(f"shared_prefix_tokens={s.shared_prefix_tokens} is invalid; allowed: < max_model_len="
+                            f"{max_model_len} (every prompt starts with the shared prefix)")
     limits = resolve_limits(s, max_model_len)
     moe_plan = plan_moe(s, model, device, limits.max_num_batched_tokens) if moe_requested(s) else None
     policy = build_kv_policy(s, model)
@@ -245,7 +251,9 @@ def simulate(s: Scenario, *, progress: Callable[..., None] | None = None,
         cost_model = spec.cost_model(cost_model)
     cost_model = wrap_parallel(s, model, device, cost_model, engine)
     reqs = build_requests(s)
-    rec = RunRecorder(reqs.arrival_s, reqs.prompt_tokens, reqs.output_tokens, copy_arrivals=bool(s.closed_loop_users),
+    after = previous_turns(reqs.prefix) if s.sharegpt_multi_turn and reqs.prefix is not None else None
+    rec = RunRecorder(reqs.arrival_s, reqs.prompt_tokens, reqs.output_tokens,
+                      copy_arrivals=bool(s.closed_loop_users) or after is not None,
                       totals=StepTotals(step_energy_w(device, s.dtype, engine)), sinks=tuple(step_sinks))
     num_requests, groups, prefix = len(reqs), _sample_groups(reqs), reqs.prefix
     del reqs  # the recorder's compact copies serve from here on
@@ -263,6 +271,8 @@ def simulate(s: Scenario, *, progress: Callable[..., None] | None = None,
                            policy)
     if s.frontend == "server" and engine.request_overhead_ms > 0:
         dispatch = _through_frontend(env, dispatch, engine.request_overhead_ms / 1e3)
+    if after is not None:
+        dispatch = _after_previous_turn(env, rec, dispatch, after)
     if s.closed_loop_users:
         _start_closed_loop(env, rec, dispatch, s.closed_loop_users, num_requests)
     else:
@@ -336,6 +346,32 @@ def _through_frontend(env, dispatch: Callable[[int], None], delay_s: float) -> C
     return send
 
 
+def _after_previous_turn(env, rec: RunRecorder, dispatch: Callable[[int], None],
+                         after: list[int]) -> Callable[[int], None]:
+    """Multi-turn conversations: a turn whose previous turn has not finished waits for it, then is
+    sent at that moment (its arrival, and so its TTFT, start then), as a chat client sends the next
+    message only after reading the reply."""
+    parked: dict[int, list[int]] = {}
+    chained = rec.on_finish
+
+    def send(i: int) -> None:
+        j = after[i]
+        if j >= 0 and rec.status[j] == PENDING:
+            parked.setdefault(j, []).append(i)
+        else:
+            dispatch(i)
+
+    def on_finish(req: int, time_s: float) -> None:
+        if chained is not None:
+            chained(req, time_s)
+        for i in parked.pop(req, ()):
+            rec.arrival_s[i] = time_s
+            dispatch(i)
+
+    rec.on_finish = on_finish
+    return send
+
+
 def _sample_groups(reqs: RequestArrays) -> dict[int, tuple[int, ...]]:
     """Leader row -> its group's rows; other samples map to () (they go with their leader)."""
     if reqs.group is None:
@@ -349,8 +385,11 @@ def _sample_groups(reqs: RequestArrays) -> dict[int, tuple[int, ...]]:
 def _start_closed_loop(env, rec: RunRecorder, dispatch, users: int, total: int) -> None:
     """Each user sends its next request the moment its previous one ends."""
     state = {"next": min(users, total)}
+    chained = rec.on_finish  # e.g. multi-turn conversations release their next turns first
 
     def on_finish(req: int, time_s: float) -> None:
+        if chained is not None:
+            chained(req, time_s)
         i = state["next"]
         if i < total:
             state["next"] = i + 1

@@ -202,6 +202,15 @@ class Scenario:
             _bad(self, "kv_offloading_size_gib", "GiB of host memory >= 0")
         if self.kv_offloading_size_gib and not self.enable_prefix_caching:
             _bad(self, "kv_offloading_size_gib", "0 unless enable_prefix_caching (it holds evicted prefix blocks)")
+        # options of a feature that is off are refused, not silently ignored
+        if self.prefix_caching_policy != "vllm" and not self.enable_prefix_caching:
+            _bad(self, "prefix_caching_policy", "vllm (the default) unless enable_prefix_caching")
+        if self.shared_prefix_groups != 1 and not self.shared_prefix_tokens:
+            _bad(self, "shared_prefix_groups", "1 (the default) unless shared_prefix_tokens > 0")
+        if self.sharegpt_multi_turn and not self.trace:
+            _bad(self, "sharegpt_multi_turn", "false without a ShareGPT trace")
+        if self.trace_arrivals != "trace" and not self.trace:
+            _bad(self, "trace_arrivals", "trace (the default) without a trace: synthetic arrivals come from rate")
         if not self.enable_prefix_caching:
             return
         if self.scheduler == "static":

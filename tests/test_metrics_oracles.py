@@ -155,3 +155,29 @@ def test_itl_from_a_folded_sketch():
     e = summarise_requests(arrival_s=ARRIVAL, first_token_s=FIRST, finish_s=FINISH, prompt_tokens=PROMPT,
                            output_tokens=OUTPUT, ok=OK, itl_s=[], itl_count=[], itl_sketch=empty)
     assert all(np.isnan(e[k]) for k in _keys("itl_ms"))
+
+
+def test_integer_times_and_counts_are_accepted():
+    """Times given as integers (seconds) are read as floats: TTFT 1000 and 2000 ms."""
+    m = summarise_requests(arrival_s=[0, 0], first_token_s=[1, 2], finish_s=[3, 4], prompt_tokens=[1, 1],
+                           output_tokens=[3, 3], ok=[True, True], itl_s=[1, 1], itl_count=[2, 2])
+    assert (m["mean_ttft_ms"], m["mean_tpot_ms"], m["mean_itl_ms"]) == (1500.0, 1000.0, 1000.0)
+
+
+def test_dist_without_counts_weights_each_value_once():
+    from simulator.results.metrics import _dist
+
+    d = _dist("x_ms", np.array([1.0, 3.0]))
+    assert (d["mean_x_ms"], d["median_x_ms"], d["std_x_ms"]) == (2.0, 2.0, 1.0)
+
+
+def test_a_single_folded_gap():
+    from simulator.engine import GapLog
+
+    log = GapLog(exact_limit=0)
+    log.add(0.1, 1)
+    log.maybe_fold()
+    assert not log.exact
+    m = summarise_requests(arrival_s=ARRIVAL, first_token_s=FIRST, finish_s=FINISH, prompt_tokens=PROMPT,
+                           output_tokens=OUTPUT, ok=OK, itl_s=[], itl_count=[], itl_sketch=log)
+    assert m["mean_itl_ms"] == pytest.approx(100.0) and m["std_itl_ms"] == 0.0

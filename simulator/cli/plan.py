@@ -48,7 +48,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--disaggregated", action="store_true",
                    help="cheapest prefill:decode split (--prefill-tp/--decode-tp) meeting the SLOs at --target-rate, "
                         "next to the cheapest colocated replicas (studies/plan/disaggregated.py)")
-    p.add_argument("--max-instances", type=positive_int, default=8, help="--disaggregated: most instances (default 8)")
+    p.add_argument("--max-instances", type=positive_int, default=None,
+                   help=f"--disaggregated: most instances, P + D (default {DEFAULT_MAX_INSTANCES}, at most "
+                        f"{MAX_INSTANCES})")
+
+
+DEFAULT_MAX_INSTANCES, MAX_INSTANCES = 8, 64
 
 
 def build_grid(args: argparse.Namespace) -> dict[str, list]:
@@ -108,16 +113,31 @@ def run(args: argparse.Namespace) -> int:
     base = scenario_from_args(args)
     slo = Slo(ttft_ms=base.slo_ttft_ms, tpot_ms=base.slo_tpot_ms, percentile=args.slo_percentile)
     settings = SearchSettings(probe_requests=args.probe_requests, max_probes=args.max_probes)
+    if args.max_instances is not None and not args.disaggregated:
+        raise ServesimError(f"--max-instances {args.max_instances} applies to --disaggregated only; allowed: "
+                            "unset without it")
     if args.disaggregated:  # P/D disaggregation: its own search (studies/plan/disaggregated.py)
         from simulator.studies import disaggregated_json, format_disaggregated, plan_disaggregated
+
+        if args.report or args.store:
+            flag = "--report" if args.report else "--store"
+            raise ServesimError(f"{flag} is not available with --disaggregated (its probes run directly, and "
+                                "it has no report page yet); allowed: --out DIR (disaggregated.json) or --json")
+        max_instances = DEFAULT_MAX_INSTANCES if args.max_instances is None else args.max_instances
+        if max_instances > MAX_INSTANCES:
+            raise ServesimError(f"--max-instances {max_instances} is invalid; allowed: 2 to {MAX_INSTANCES}")
 
         grid = build_grid(args)
         if many := [k for k, v in grid.items() if len(v) != 1]:
             raise ServesimError(f"--disaggregated takes one value of {', '.join(many)}; allowed: one per flag")
         base = base.replace(**{k: v[0] for k, v in grid.items()})
         doc = plan_disaggregated(base, target_rate=args.target_rate, slo=slo, settings=settings,
-                                 max_instances=args.max_instances)
-        print(disaggregated_json(doc) if args.json else format_disaggregated(doc))
+                                 max_instances=max_instances)
+        text = disaggregated_json(doc)
+        write_document(text, "disaggregated.json", out=args.out)
+        print(text if args.json else format_disaggregated(doc))
+        if args.out and not args.json:
+            print(f"wrote {Path(args.out) / 'disaggregated.json'}")
         return 0
     grid = build_grid(args)
     check_names(grid, base)

@@ -131,7 +131,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", help="write summary.json, requests.csv, steps.csv (and trace.json)")
     p.add_argument("--chrome-trace", action="store_true", help="also write trace.json (Perfetto) to --out")
     p.add_argument("--report", metavar="FILE.html", help="also render an HTML report (needs the `report` extra)")
-    p.add_argument("--out-format", choices=("auto", "csv", "parquet"), default="auto",
+    p.add_argument("--out-format", choices=("auto", "csv", "parquet"), default="auto", type=str.lower,
                    help="requests/steps tables as csv or parquet (the `parquet` extra); auto (default): csv up "
                         "to 100,000 requests, parquet above when pyarrow is installed")
     p.add_argument("--compare-baseline", action="store_true",
@@ -200,6 +200,9 @@ def run(args: argparse.Namespace) -> int:
         from simulator.results import require_parquet
 
         require_parquet()
+    if args.out and args.report and Path(args.out).absolute() == Path(args.report).absolute():
+        raise ServesimError(f"--out {args.out} and --report {args.report} are the same path; allowed: a directory "
+                            "for --out and a file elsewhere for --report")
     if args.out:  # destinations are checked before the run, not after it
         check_out_dir(args.out)
     if args.report:

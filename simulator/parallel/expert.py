@@ -64,7 +64,8 @@ class AllToAll:
 
 def all_to_all_pricer(link, calibration, ep: int) -> AllToAll:
     """From the calibration's measured collectives for `ep` GPUs (nearest measured count:
-    "transfer"), else the link (hardware.LinkSpec, "roofline")."""
+    "transfer"), else the link (hardware.LinkSpec, "roofline"; also when the scenario names its
+    gpu_link: setup.py passes no calibration then)."""
     colls = getattr(calibration, "collectives", None) or {}
     if colls:
         fit = colls.get(ep)

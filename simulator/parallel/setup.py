@@ -67,7 +67,8 @@ def wrap_parallel(s, model, device, cost_model, engine):
     link = gpu_link(device, s.gpu_link, field="gpu_link") if (s.pp > 1 or s.enable_expert_parallel) else None
     beta = dtype_bytes(s.dtype)
     if s.enable_expert_parallel:
-        a2a = all_to_all_pricer(link, calibration, expert_parallel_size(s))
+        # a link the user names is what the all-to-all crosses; else the measured collectives first
+        a2a = all_to_all_pricer(link, None if s.gpu_link else calibration, expert_parallel_size(s))
         cost_model = ExpertParallelCostModel(cost_model, model, tp=s.tp, dp=s.data_parallel_size, beta=beta,
                                              rates=_expert_rates(s, device, calibration), all_to_all=a2a,
                                              kernels=calibration, dtype=s.dtype)

@@ -41,6 +41,7 @@ def parallel_sections(result, summary: dict) -> dict:
                            "enable_expert_parallel": s.enable_expert_parallel,
                            **{k: v for k, v in result.cost_model.items()
                               if k in ("pipeline", "expert_parallel", "disaggregation")}}}
+    out["parallelism"]["layout"] = _layout(s)
     out["parallelism"]["text"] = parallel_text(out["parallelism"])
     price = summary.get("price")
     if price and price.get("num_gpus"):
@@ -56,13 +57,13 @@ def parallel_sections(result, summary: dict) -> dict:
 
 def parallel_text(par: dict) -> str:
     """One line for the text summary: the GPUs and what the parallelism cost."""
-    parts = [f"parallelism: {par['num_gpus']} GPUs"]
+    parts = [f"parallelism: {_plural(par['num_gpus'], 'GPU')}"]
     if pipe := par.get("pipeline"):
         frac = pipe.get("bubble_fraction")
         parts.append(f"pp {pipe['pp']} x {pipe['microbatches']} micro-batches"
                      + (f", pipeline bubbles {frac:.1%} of stage time" if frac is not None else ""))
     if ep := par.get("expert_parallel"):
-        parts.append(f"EP {ep['ep']} (DP {ep['dp']} x TP {ep['tp']}), {ep['experts_per_gpu']} experts per GPU, "
+        parts.append(f"EP {ep['ep']} (DP {ep['dp']} x TP {ep['tp']}), {_plural(ep['experts_per_gpu'], 'expert')} per GPU, "
                      f"all-to-all from {ep['all_to_all']['from']}")
     if dis := par.get("disaggregation"):
         kv = dis["kv_transfer"]
@@ -72,3 +73,20 @@ def parallel_text(par: dict) -> str:
                      + (f", mean transfer {mean:.2f} ms" if mean is not None else ""))
     return "; ".join(parts)
 
+
+
+def _plural(n, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _layout(s) -> str:
+    """How the GPUs are arranged, for the summary's header line."""
+    if s.num_prefill_instances is not None:
+        return (f"P/D {s.num_prefill_instances}P x tp{s.prefill_tp or s.tp} + "
+                f"{s.num_decode_instances}D x tp{s.decode_tp or s.tp}")
+    parts = [f"{s.replicas} replica{'' if s.replicas == 1 else 's'}", f"tp{s.tp}"]
+    if s.pp > 1:
+        parts.append(f"pp{s.pp}")
+    if s.data_parallel_size > 1:
+        parts.append(f"dp{s.data_parallel_size}")
+    return " x ".join(parts)

@@ -134,8 +134,12 @@ class OutputStage:
         self.out_dir = check_out_dir(Path(out_dir))
         self.trace, self.run_id = trace, run_id or new_run_id()
         parent = self.out_dir.absolute().parent
-        parent.mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.absolute().name}.", suffix=".tmp", dir=parent))
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            self.dir = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.absolute().name}.", suffix=".tmp", dir=parent))
+        except OSError as exc:
+            raise ServesimError(f"--out {out_dir}: cannot write in {parent} ({exc.strerror or exc}); allowed: a "
+                                "directory in a writable location") from None
         self.steps_sink = StepTableWriter(self.dir / f"steps.{self.out_format}", self.out_format, self.run_id)
         self._streamed = False
 

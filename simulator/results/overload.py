@@ -18,8 +18,9 @@ that grows linearly at their difference):
   ratio exceeds TTFT_GROWTH (either alone can be warm-up: long outputs fill the batch for longer
   than a third of the window without any queue).
 - sustainable rate: overloaded -> requests completed per second over those last two thirds (the
-  engine was saturated then, so this is its service rate); otherwise the offered rate, a lower
-  bound (the run did not push the engine to its limit).
+  engine was saturated then, so this is its service rate), or the run's served rate (completed /
+  duration) when larger (a batchy engine finishes few requests inside the window); otherwise the
+  offered rate, a lower bound (the run did not push the engine to its limit).
 Not applicable to closed-loop runs (arrivals follow completions) or when every request arrives at
 once (rate = inf: an offline throughput run), nor to runs with fewer than MIN_REQUESTS requests.
 """
@@ -73,6 +74,10 @@ def overload_section(rec, metrics: dict, *, closed_loop: bool = False) -> dict:
     overloaded = bool(queue_grows and ttft_grows)
     done = leave if ok.all() else np.sort(np.asarray(rec.finish_s, dtype=np.float64)[ok])
     saturated = float(np.searchsorted(done, t1, side="right") - np.searchsorted(done, lo, side="left")) / (t1 - lo)
+    # a batchy engine (static batching) may finish few requests inside the window: the run's own
+    # served rate (completed / duration) is then the better estimate of a saturated engine's rate
+    if served is not None and np.isfinite(served):
+        saturated = max(saturated, float(served))
     return {**out, "applicable": True, "overloaded": overloaded,
             "offered_request_rate": offered,
             "sustainable_request_rate": saturated if overloaded else offered,

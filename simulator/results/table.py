@@ -81,11 +81,21 @@ def _title(text: str) -> str:
     return "{s:-^56}".format(s=f" {text} " if not text.startswith(" ") else text)
 
 
+def _layout(summary: dict) -> str:
+    """replicas x tp, or the GPU count when a replica is more than tp GPUs (pp, DP ranks, P/D)."""
+    s, par = summary["scenario"], summary.get("parallelism")
+    base = f"{s['replicas']}x{s['tp']}"
+    if not par:
+        return base
+    n = par["num_gpus"]
+    return f"{n} GPU{'s' if n != 1 else ''} ({par.get('layout') or base})"
+
+
 def format_summary(summary: dict) -> str:
     m, s, prov = summary["metrics"], summary["scenario"], summary["provenance"]
     lines = [
         "{s:=^56}".format(s=" Serving Simulation Result "),
-        f"model {s['model']} on {s['replicas']}x{s['tp']} {prov['hardware']['name']} ({s['dtype']}), "
+        f"model {s['model']} on {_layout(summary)} {prov['hardware']['name']} ({s['dtype']}), "
         f"scheduler {s['scheduler']}",
     ]
     lines += textwrap.wrap(provenance_line(prov["prediction"]), 100, break_on_hyphens=False) if "prediction" in prov else [

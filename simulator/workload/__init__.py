@@ -8,8 +8,9 @@ them (run.py, engine/); closed-loop users are driven by the engine as requests f
 from simulator.workload.bench_results import BenchResult, read_bench_result
 from simulator.workload.prefix import RequestBlockKeys, with_shared_prefix
 from simulator.workload.requests import RequestArrays
+from simulator.workload.sharegpt import previous_turns
 from simulator.workload.synthetic import ARRIVALS, LengthDist, arrival_times, synthetic_requests
 from simulator.workload.traces import load_trace
 
 __all__ = ["BenchResult", "read_bench_result", "ARRIVALS", "LengthDist", "RequestArrays", "arrival_times", "load_trace", "synthetic_requests",
-           "RequestBlockKeys", "with_shared_prefix"]
+           "RequestBlockKeys", "previous_turns", "with_shared_prefix"]

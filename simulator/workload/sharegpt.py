@@ -139,3 +139,17 @@ def _with_history(human: list[int], reply: list[int], convs: list[int]) -> tuple
         prefix.append((*chunks, ((c, 2 * turn + 1), r)))
         history, turn = [*chunks, ((c, 2 * turn + 1), r)], turn + 1
     return prompts, prefix
+
+
+def previous_turns(prefix: list) -> list[int]:
+    """For multi-turn rows (load_sharegpt(multi_turn=True) prefix chunks, in replay order): the row
+    of each row's previous turn in its conversation, -1 for a first turn. A chat client sends turn
+    k only after turn k - 1's reply arrived; the engine composition holds a turn back until then.
+    Rows replayed cyclically point at the previous turn of their own cycle (the latest one)."""
+    latest: dict[tuple, int] = {}
+    out = []
+    for i, chunks in enumerate(prefix):
+        conversation, k = chunks[-2][0]  # (conversation, 2 turn): this turn's human text
+        out.append(latest.get((conversation, k - 2), -1) if k >= 2 else -1)
+        latest[(conversation, k)] = i
+    return out

@@ -16,6 +16,7 @@ import json
 
 from hardware import load_device
 from simulator.cost import provenance_line
+from simulator.parallel import COLOCATED
 from simulator.studies.plan.search import SearchSettings, Slo, probe
 
 
@@ -38,7 +39,7 @@ def candidates(base, max_instances: int) -> list[dict]:
 def _scenario(base, c: dict, probe_requests: int):
     common = dict(num_requests=probe_requests, router="least_loaded")
     if c["kind"] == "colocated":
-        return base.replace(num_prefill_instances=None, replicas=c["replicas"], **common)
+        return base.replace(**{**COLOCATED, "replicas": c["replicas"]}, **common)
     return base.replace(replicas=1, num_prefill_instances=c["num_prefill_instances"],
                         num_decode_instances=c["num_decode_instances"], prefill_tp=c["prefill_tp"],
                         decode_tp=c["decode_tp"], **common)
@@ -69,7 +70,7 @@ def plan_disaggregated(base, *, target_rate: float, slo: Slo, settings: SearchSe
         "probes": probes, "settings": settings.as_dict(),
         "base_scenario": base.as_dict(),
         "kv_transfer_link": base.kv_transfer_link or "the device's interconnect",
-        "provenance": {"prediction": describe_prediction(base.replace(num_prefill_instances=None)),
+        "provenance": {"prediction": describe_prediction(base.replace(**COLOCATED)),
                        "method": "candidates probed cheapest first at the target rate (studies/plan/disaggregated.py)"},
     }
 

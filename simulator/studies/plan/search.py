@@ -48,6 +48,7 @@ import numpy as np
 
 from simulator.engine import FAILED, FINISHED
 from simulator.errors import ServesimError
+from simulator.parallel import num_gpus
 from simulator.scenario import Scenario, scenario_from_dict
 
 
@@ -264,7 +265,7 @@ def search_candidate(task: dict) -> dict:
     scenario = scenario_from_dict(task["scenario"])
     slo, settings, target = Slo(**task["slo"]), SearchSettings(**task["search"]), float(task["target_rate"])
     record = {"config": task["config"], "scenario": task["scenario"], "max_rate_per_replica": 0.0,
-              "replicas_needed": None, "price_usd_per_hour": None, "p99_ttft_ms": None, "p99_tpot_ms": None,
+              "replicas_needed": None, "num_gpus": None, "price_usd_per_hour": None, "p99_ttft_ms": None, "p99_tpot_ms": None,
               "feasible": False, "reason": None, "saturation_rate": None, "num_unservable": None, "probes": []}
     try:
         best, probes, mu, unservable, why = search_max_rate(scenario, slo, settings)
@@ -302,7 +303,8 @@ def _operating_point(record: dict, s: Scenario, slo: Slo, settings: SearchSettin
         p["role"] = "operating"
         record["probes"].append(p)
         if p["ok"]:
-            record.update(replicas_needed=n, price_usd_per_hour=n * s.tp * usd_per_gpu_hour, feasible=True,
+            gpus = n * num_gpus(s.replace(replicas=1))  # a replica is tp x pp x DP ranks GPUs, or a P/D set
+            record.update(replicas_needed=n, num_gpus=gpus, price_usd_per_hour=gpus * usd_per_gpu_hour, feasible=True,
                           p99_ttft_ms=p["p99_ttft_ms"], p99_tpot_ms=p["p99_tpot_ms"], reason=None)
             record["uncertainty"] = capacity_range(record["max_rate_per_replica"], target,
                                                    (record.get("prediction") or {}).get("speed_error_p90_pct"))

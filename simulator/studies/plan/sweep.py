@@ -26,7 +26,7 @@ from simulator.studies.compare.variants import json_safe, variant_scenarios
 from simulator.studies.plan.search import SearchSettings, Slo, search_candidate
 from simulator.studies.sweep_store import SweepStore, cache_dir, config_hash, run_tasks
 
-SEARCH_VERSION = 2  # bump when the search changes what a stored candidate means (2: early-stopped probes)
+SEARCH_VERSION = 3  # bump when the search changes what a stored candidate means (2: early-stopped probes; 3: num_gpus)
 
 
 def planning_base(base: Scenario, settings: SearchSettings, slo: Slo, target_rate: float) -> Scenario:

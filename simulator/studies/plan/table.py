@@ -46,7 +46,7 @@ def format_plan(doc: dict, *, top: int = 10) -> str:
     rows = []
     for i in feasible[:top]:
         c = cands[i]
-        gpus = c["replicas_needed"] * c["scenario"]["tp"]
+        gpus = c.get("num_gpus") or c["replicas_needed"] * c["scenario"]["tp"]  # stores from before num_gpus
         rows.append([str(i)] + [str(c["config"].get(k, "")) for k in keys] +
                     [_num(c["max_rate_per_replica"]), str(c["replicas_needed"]), _range(c.get("uncertainty")), str(gpus),
                      _num(c["price_usd_per_hour"], "{:.2f}"), _num(c["p99_ttft_ms"], "{:.1f}"),
