@@ -90,6 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(command: str) -> None:
+    """Warnings (a trace's skipped rows, ...) print as one line naming the command, not Python's
+    file:line and source excerpt."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"servesim {command}: warning: {message}", file=file or sys.stderr)
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     raw = sys.argv[1:] if argv is None else list(argv)
@@ -103,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    _one_line_warnings(args.command)
     try:
         return importlib.import_module(args._module).run(args)
     except (ValueError, LookupError, OSError) as exc:
