@@ -30,6 +30,9 @@ def _fidelity(path: Path = FIDELITY) -> dict:
 
 def _kernels(cost_model: dict) -> tuple[str, str]:
     """(label, known kernel error) from a cost model's describe()."""
+    if cost_model.get("kind") == "speculative" and isinstance(cost_model.get("target"), dict):
+        label, error = _kernels(cost_model["target"])  # the target's kernels (the draft's may be another device's)
+        return f"{label} for the target", error
     if cost_model.get("kind") == "roofline":
         return "ideal roofline", IDEAL_NOTE
     cal = cost_model.get("calibration") or {}
