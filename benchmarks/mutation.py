@@ -8,14 +8,15 @@
 Never touches this checkout: the repository (simulator/, hardware/, profiles/, reports/, tests/,
 pyproject.toml) is copied to a temporary directory and mutmut runs there, one package at a
 time, with a [tool.mutmut] section written into the copy's pyproject.toml: the whole simulator
-package is copied into mutmut's `mutants/` tree (so every import resolves inside the copy;
-PYTHONPATH points there too), `only_mutate` limits the mutations to the package's files, and
+package is copied into mutmut's `mutants/` tree (so every import resolves inside the copy: pytest's
+pythonpath = ["."] puts mutants/ first), `only_mutate` limits the mutations to the package's files, and
 only the package's own test files run (PACKAGES below), so a package takes minutes on 2 cores.
 mutmut itself only runs, per mutant, the tests that executed the mutated function.
 
 Prints, per package: mutants, killed, survived (incl. "no tests": code no selected test runs),
-timeout, equivalent (curated in EQUIVALENT with a one-line reason each), other (skipped,
-suspicious, segfault) and the score = (killed + timeout) / (mutants - equivalent - skipped);
+timeout, equivalent (surviving mutants whose diff matches an EQUIVALENT entry, each with a one-line
+reason), other (skipped, suspicious, segfault) and the score = (killed + timeout) / (killed +
+timeout + survived);
 then every surviving mutant with the line it changed. Per-package results are also saved as
 JSON under <workdir>/results/ (kept with --keep).
 """
@@ -42,27 +43,29 @@ PACKAGES: dict[str, tuple[list[str], list[str]]] = {
                ["tests/test_traces.py", "tests/test_traces_real_files.py", "tests/test_sharegpt_bytes.py",
                 "tests/test_malformed_files.py", "tests/test_bench.py"]),
     "metrics": (["simulator/results/metrics.py"], ["tests/test_metrics.py", "tests/test_metrics_oracles.py",
-                                                   "tests/test_engine_stats_oracles.py"]),
+                                                   "tests/test_engine_stats_oracles.py",
+                                                   "tests/test_streaming_accounting.py"]),
     "moe": (["simulator/moe/*"], ["tests/test_moe.py", "tests/test_moe_fetch_closed_form.py", "tests/test_moe_oracles.py",
                                   "tests/test_moe_setup_oracles.py"]),
     "speculative": (["simulator/speculative/*"],
                     ["tests/test_spec_decode.py", "tests/test_spec_acceptance.py", "tests/test_spec_adaptive_oracle.py",
-                     "tests/test_spec_oracles.py"]),
+                     "tests/test_spec_oracles.py", "tests/test_spec_reporting.py"]),
     "schedulers": (["simulator/engine/schedulers.py", "simulator/engine/static_scheduler.py"],
                    ["tests/test_engine_golden.py", "tests/test_sarathi_chunk_cap.py", "tests/test_run_invariants.py",
-                    "tests/test_best_of_n.py"]),
+                    "tests/test_best_of_n.py", "tests/test_prefix_cache.py", "tests/test_kv_policy.py"]),
     "engine": (["simulator/engine/block_pool.py", "simulator/engine/sequence_pool.py", "simulator/engine/decode_set.py",
                 "simulator/engine/replica.py", "simulator/engine/memory_plan.py", "simulator/engine/kv_phases.py",
                 "simulator/engine/recorder.py"],
                ["tests/test_engine_golden.py", "tests/test_run_invariants.py", "tests/test_best_of_n.py",
-                "tests/test_kv_policy.py", "tests/test_sarathi_chunk_cap.py"]),
+                "tests/test_kv_policy.py", "tests/test_sarathi_chunk_cap.py", "tests/test_prefix_cache.py"]),
     "kv": (["simulator/kv/*"], ["tests/test_kv_policy.py"]),
     "cost": (["simulator/cost/*"], ["tests/test_closed_forms.py", "tests/test_profiled_cost_model.py",
                                     "tests/test_engine_overhead.py", "tests/test_device_calibration.py"]),
     "accounting": (["simulator/accounting/*"], ["tests/test_kinetics.py", "tests/test_energy.py",
                                                 "tests/test_power_model.py"]),
     "planning": (["simulator/studies/plan/*"], ["tests/test_plan.py", "tests/test_plan_search.py",
-                                                "tests/test_plan_replicas.py"]),
+                                                "tests/test_plan_replicas.py", "tests/test_plan_early_stop.py",
+                                                "tests/test_plan_disaggregated.py"]),
 }
 
 _STABLE = "argsort kind='stable' -> 'STABLE': numpy reads sort kind names case-insensitively"
@@ -70,56 +73,73 @@ _TIES = "argsort of equal values in any order gives the same sorted values and c
 _INT_COUNTS = "counts are integers either way (np.ones / int arrays), and weighted_percentiles casts to int64"
 _NAN = "float('NAN') is nan"
 _FLOAT_ANYWAY = "dtype dropped: the inputs are float (or become float in the arithmetic right after) either way"
+_INT_SUM = "numpy sums integer arrays in int64 on 64-bit platforms by default"
 _LRU_INIT = ("LRU recency: an expert is touched (so its last use is set) whenever it is fetched, before it can be "
              "evicted; only the order of ticks matters, not their start or step")
 
+# extra pytest arguments per package (slow tests that add nothing for that package's mutants)
+PYTEST_ARGS: dict[str, list[str]] = {
+    "traces": ["-k", "not calibrate"],  # test_bench's calibration fits take ~17 s each and only read bench files
+}
+
 # Mutants that cannot change behaviour, by mutmut's name; each with why (keep this list small
 # and re-check it when the code changes: a name may then point at another mutation).
-EQUIVALENT: dict[str, str] = {
-    # workload
-    "simulator.workload.requests.xǁRequestArraysǁ__post_init____mutmut_37":
-        "n > 1 -> n >= 1: np.diff of a single arrival is empty, so the sortedness check passes either way",
-    "simulator.workload.requests.xǁRequestArraysǁfrom_columns__mutmut_26": _STABLE,
-    # metrics
-    **{f"simulator.results.metrics.x_weighted_percentiles__mutmut_{i}": _TIES for i in (3, 5)},
-    "simulator.results.metrics.x_weighted_percentiles__mutmut_7": _STABLE,
-    **{f"simulator.results.metrics.x_weighted_percentiles__mutmut_{i}": _INT_COUNTS for i in (10, 12)},
-    **{f"simulator.results.metrics.x__dist__mutmut_{i}": _INT_COUNTS for i in (4, 6)},
-    "simulator.results.metrics.x__dist__mutmut_15": _NAN,
-    "simulator.results.metrics.x_summarise_requests__mutmut_73": _NAN,
-    **{f"simulator.results.metrics.x_summarise_requests__mutmut_{i}": _FLOAT_ANYWAY for i in (8, 10, 13, 15, 135, 137)},
-    "simulator.results.metrics.x_summarise_requests__mutmut_46":
-        "good &= ... -> good = ... on the first SLO check: `good` is all True before it",
-    # moe
-    **{f"simulator.moe.routing.x_route_counts__mutmut_{i}": "axis=2 dropped: it is the last axis, numpy's default"
-       for i in (6, 15, 41)},
-    "simulator.moe.routing.x_load_routing__mutmut_25": "the sentinel for a non-number exponent: any value <= 0 is "
-                                                       "rejected by the same check",
-    "simulator.moe.routing.x_load_routing__mutmut_36": "2.0/i^s instead of 1.0/i^s: cap_inclusion normalises each "
-                                                       "row, so a constant factor cancels",
-    "simulator.moe.routing.x_cap_inclusion__mutmut_28": "the value outside `free` is never read (over = free & ..., "
-                                                        "out = where(free, pi, 1))",
-    "simulator.moe.routing.x_cap_inclusion__mutmut_31": "pi exactly 1: capped or not, the expert ends at 1 and the "
-                                                        "rest share top_k - 1 in the same proportion",
-    **{f"simulator.moe.routing.x_cap_inclusion__mutmut_{i}": _FLOAT_ANYWAY for i in (3, 5)},
-    **{f"simulator.moe.routing.x__from_file__mutmut_{i}": "counts + 1e-9 makes the array float anyway" for i in (6, 8)},
-    **{f"simulator.moe.placement.xǁStaticPlacementǁ__init____mutmut_{i}": "-flat and argsort give the same order "
-       "for int or float popularity" for i in (6, 8)},
-    "simulator.moe.placement.xǁStaticPlacementǁ__init____mutmut_16": _STABLE,
-    **{f"simulator.moe.placement.xǁLruPlacementǁ__init____mutmut_{i}": _LRU_INIT for i in (15, 18, 19, 20, 23, 25, 27)},
-    "simulator.moe.placement.xǁLruPlacementǁupdate__mutmut_3": _LRU_INIT,
-    "simulator.moe.placement.xǁLruPlacementǁupdate__mutmut_22": "over >= 0: a layer exactly at capacity evicts "
-                                                                "order[:0], nothing",
-    "simulator.moe.placement.xǁLruPlacementǁupdate__mutmut_28": "None written into a bool array is False",
-    "simulator.moe.cost.xǁMoELayersǁstep__mutmut_7": "astype(None) is astype(float64)",
-    **{f"simulator.moe.cost.xǁMoELayersǁstep__mutmut_{i}": "min over experts: every row has experts, so `initial` "
-       "never decides" for i in (75, 77)},
-    **{f"simulator.moe.cost.xǁMoELayersǁstep__mutmut_{i}": "a layer without fetches takes link_l from the outer "
-       "where(n_fetch > 0, ...), whatever the inner branch gives" for i in (92, 95, 102)},
-    "simulator.moe.setup.x__auto_slots__mutmut_55": "int(free / bytes) == free // bytes for positive free",
-    "simulator.moe.setup.x_build_moe_cost_models__mutmut_4": "another constant seed tag: a different, equally valid "
-                                                             "routing stream",
-}
+EQUIVALENT: list[tuple[str, str, str, str]] = [
+    # (function of the mutant (its name without __mutmut_N; "" = any), a fragment of the old line, a fragment
+    # of the new line, why the mutant cannot change behaviour). Matched on the diff, so renumbering is harmless.
+    ("simulator.workload.requests.xǁRequestArraysǁ__post_init__", "if n > 1 and", "if n >= 1 and",
+     "np.diff of a single arrival is empty, so the sortedness check passes either way"),
+    ("", 'kind="stable"', 'kind="STABLE"', _STABLE),
+    ("simulator.results.metrics.x_weighted_percentiles", 'kind="stable"', "kind=None", _TIES),
+    ("simulator.results.metrics.x_weighted_percentiles", 'kind="stable"', "np.argsort(values, )", _TIES),
+    ("simulator.results.metrics.x_weighted_percentiles", "dtype=np.int64", "np.asarray(counts, ", _INT_COUNTS),
+    ("simulator.results.metrics.x__dist", "np.ones(len(values_ms), dtype=np.int64)", "np.ones(len(values_ms), ",
+     _INT_COUNTS),
+    ("", 'float("nan")', 'float("NAN")', _NAN),
+    ("simulator.results.metrics.x_summarise_requests", "sum(dtype=np.int64)", ".sum(dtype=None)", _INT_SUM),
+    ("simulator.results.metrics.x_summarise_requests", "sum(dtype=np.int64)", ".sum()", _INT_SUM),
+    ("simulator.results.metrics.x_summarise_requests", "np.asarray(itl_s, dtype=np.float64) * 1e3",
+     "np.asarray(itl_s, ", _FLOAT_ANYWAY),
+    ("simulator.results.metrics.x_summarise_requests", "good &= scratch <= slo_ttft_ms",
+     "good = scratch <= slo_ttft_ms", "the first SLO check: `good` is all True before it"),
+    ("simulator.results.metrics.x_summarise_requests", "every = bool(ok.all())", "every = ",
+     "`every` only skips indexing with an all-True mask, which gives the same arrays"),
+    ("simulator.results.metrics.x_summarise_requests", "scratch if multi.all() else scratch[multi]", "and False",
+     "a shortcut: scratch[multi] with an all-True mask is the same values"),
+    ("simulator.results.metrics.x__sketch_dist", "return _dist(name, np.zeros(0))", "",
+     "unreachable: a folded GapLog holds at least one gap, so gaps.total is never 0 here"),
+    ("simulator.moe.routing.x_route_counts", "axis=2", "", "axis=2 dropped: it is the last axis, numpy's default"),
+    ("simulator.moe.routing.x_load_routing", "s = -1.0", "s = -2.0",
+     "the sentinel for a non-number exponent: any value <= 0 is rejected by the same check"),
+    ("simulator.moe.routing.x_load_routing", "w = np.tile(1.0 /", "w = np.tile(2.0 /",
+     "cap_inclusion normalises each row, so a constant factor cancels"),
+    ("simulator.moe.routing.x_cap_inclusion", "need, 0.0)", "need, 1.0)",
+     "the value outside `free` is never read (over = free & ..., out = where(free, pi, 1))"),
+    ("simulator.moe.routing.x_cap_inclusion", "pi >= 1.0", "pi > 1.0",
+     "pi exactly 1: capped or not, the expert ends at 1 and the rest share top_k - 1 in the same proportion"),
+    ("simulator.moe.routing.x_cap_inclusion", "dtype=np.float64", "np.asarray(weights, ", _FLOAT_ANYWAY),
+    ("simulator.moe.routing.x__from_file", "dtype=np.float64", '["expert_popularity"], ',
+     "counts + 1e-9 makes the array float anyway"),
+    ("simulator.moe.placement.xǁStaticPlacementǁ__init__", "dtype=np.float64", "np.asarray(popularity, ",
+     "-flat and argsort give the same order for int or float popularity"),
+    ("simulator.moe.placement.xǁLruPlacementǁ__init__", "self._last_", "", _LRU_INIT),
+    ("simulator.moe.placement.xǁLruPlacementǁ__init__", "self._tick = 0", "self._tick = 1", _LRU_INIT),
+    ("simulator.moe.placement.xǁLruPlacementǁupdate", "self._tick += 1", "self._tick += 2", _LRU_INIT),
+    ("simulator.moe.placement.xǁLruPlacementǁupdate", "np.flatnonzero(over > 0)", "np.flatnonzero(over >= 0)",
+     "a layer exactly at capacity evicts order[:0], nothing"),
+    ("simulator.moe.placement.xǁLruPlacementǁupdate", "= False", "= None", "None written into a bool array is False"),
+    ("simulator.moe.cost.xǁMoELayersǁstep", "counts.astype(np.float64)", "counts.astype(None)",
+     "astype(None) is astype(float64)"),
+    ("simulator.moe.cost.xǁMoELayersǁstep", "min(axis=1, initial=np.inf)", "min(axis=1, ",
+     "min over experts: every row has experts, so `initial` never decides"),
+    ("simulator.moe.cost.xǁMoELayersǁstep", "fetch_chain_l = np.where(n_fetch_l > 0", "",
+     "a layer without fetches takes link_l from the outer where(n_fetch > 0, ...) whatever the inner branch or "
+     "the condition's edge gives (last_fetch_gpu_l is inf exactly when nothing is fetched)"),
+    ("simulator.moe.setup.x__auto_slots", "free // expert_bytes", "free / expert_bytes",
+     "int(free / bytes) == free // bytes for positive free"),
+    ("simulator.moe.setup.x_build_moe_cost_models", "[s.seed, 6]", "[s.seed, 7]",
+     "another constant seed tag: a different, equally valid routing stream"),
+]
 
 KILLED, TIMEOUT, SURVIVED = {1, 3}, {36, -24, 24, 152, 255}, {0, 5, 33}
 
@@ -136,7 +156,7 @@ def copy_repo(dest: Path) -> None:
         (dest / "shared").symlink_to(shared)
 
 
-def write_config(work: Path, files: list[str], tests: list[str]) -> None:
+def write_config(work: Path, files: list[str], tests: list[str], extra: list[str] = ()) -> None:
     text = (work / "pyproject.toml").read_text()
     text = text.split("\n[tool.mutmut]")[0]  # this script's section is always the last one
     cfg = {
@@ -144,7 +164,7 @@ def write_config(work: Path, files: list[str], tests: list[str]) -> None:
         "only_mutate": files,
         "also_copy": ["hardware", "profiles", "reports"],
         "pytest_add_cli_args_test_selection": tests,
-        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q"],
+        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q", *extra],
         "use_git_change_detection": False,
     }
     lines = ["", "[tool.mutmut]"] + [f"{k} = {json.dumps(v)}" for k, v in cfg.items()]
@@ -166,8 +186,8 @@ print(json.dumps({n: get_diff_for_mutant(n, path=find_mutant(n).path) for n in j
 """
 
 
-def changed_lines(work: Path, names: list[str]) -> dict[str, str]:
-    """mutant name -> 'old line  ->  new line' (from mutmut's diffs, in one process)."""
+def changed_lines(work: Path, names: list[str]) -> dict[str, tuple[str, str]]:
+    """mutant name -> (old line(s), new line(s)) from mutmut's diffs, in one process."""
     if not names:
         return {}
     proc = subprocess.run([sys.executable, "-c", _DIFFS], cwd=work, input=json.dumps(names), text=True,
@@ -175,20 +195,28 @@ def changed_lines(work: Path, names: list[str]) -> dict[str, str]:
     try:
         diffs = json.loads(proc.stdout.strip().splitlines()[-1])
     except (json.JSONDecodeError, IndexError):
-        return {n: "(diff unavailable)" for n in names}
+        return {n: ("(diff unavailable)", "") for n in names}
     out = {}
     for name, diff in diffs.items():
         lines = diff.splitlines()
         minus = [ln[1:].strip() for ln in lines if ln.startswith("-") and not ln.startswith("---")]
         plus = [ln[1:].strip() for ln in lines if ln.startswith("+") and not ln.startswith("+++")]
-        out[name] = f"{' | '.join(minus)[:120]}  ->  {' | '.join(plus)[:120]}"
+        out[name] = (" | ".join(minus), " | ".join(plus))
     return out
+
+
+def equivalent_reason(name: str, line: tuple[str, str]) -> str | None:
+    func = name.rsplit("__mutmut_", 1)[0]
+    for f, old, new, why in EQUIVALENT:
+        if (not f or f == func) and old in line[0] and new in line[1]:
+            return why
+    return None
 
 
 def run_package(work: Path, package: str, jobs: int) -> dict:
     files, tests = PACKAGES[package]
     shutil.rmtree(work / "mutants", ignore_errors=True)
-    write_config(work, files, tests)
+    write_config(work, files, tests, PYTEST_ARGS.get(package, []))
     started = time.time()
     proc = mutmut(work, "run", "--max-children", str(jobs))
     if proc.returncode != 0 or not (work / "mutants").is_dir():
@@ -198,19 +226,22 @@ def run_package(work: Path, package: str, jobs: int) -> dict:
     for meta in (work / "mutants").rglob("*.py.meta"):
         codes.update(json.loads(meta.read_text())["exit_code_by_key"])
     res = {"package": package, "files": files, "tests": tests, "seconds": round(time.time() - started, 1),
-           "killed": [], "timeout": [], "survived": [], "equivalent": [], "other": []}
+           "killed": [], "timeout": [], "survived": [], "equivalent": [], "other": [], "equivalent_reasons": {}}
+    candidates = sorted(n for n, c in codes.items() if c in SURVIVED)
+    lines = changed_lines(work, candidates)
     for name, code in sorted(codes.items()):
-        if name in EQUIVALENT:
-            res["equivalent"].append(name)
-        elif code in KILLED:
+        if code in KILLED:
             res["killed"].append(name)
         elif code in TIMEOUT:
             res["timeout"].append(name)
         elif code in SURVIVED:
-            res["survived"].append(name)
+            why = equivalent_reason(name, lines.get(name, ("", "")))
+            (res["equivalent"] if why else res["survived"]).append(name)
+            if why:
+                res["equivalent_reasons"][name] = why
         else:
             res["other"].append([name, code])
-    res["survivor_lines"] = changed_lines(work, res["survived"])
+    res["survivor_lines"] = {n: f"{lines[n][0][:120]}  ->  {lines[n][1][:120]}" for n in res["survived"] if n in lines}
     return res
 
 
@@ -233,7 +264,7 @@ def print_report(results: list[dict]) -> None:
             for name in r["survived"]:
                 print(f"  {name}: {r['survivor_lines'].get(name, '')}")
         for name in r["equivalent"]:
-            print(f"  equivalent {name}: {EQUIVALENT[name]}")
+            print(f"  equivalent {name}: {r['equivalent_reasons'][name]}")
         for name, code in r["other"]:
             print(f"  other {name}: exit code {code}")
 

@@ -222,3 +222,25 @@ def test_histogram_path_errors(tmp_path):
     ok = tmp_path / "max.json"
     ok.write_text('{"4096": 1}')
     assert len(load_histogram(ok).pmf) == 4097
+
+
+class Described(Flat):
+    def __init__(self, t, desc):
+        super().__init__(t)
+        self.desc = desc
+
+    def describe(self):
+        return self.desc
+
+
+def test_descriptions():
+    target = {"kind": "calibrated", "source": "fit", "known_error": "median 7%"}
+    cm = SpecCostModel(Described(1.0, target), Described(1.0, {"kind": "roofline"}), realign_overhead=0.2)
+    assert cm.describe() == {"kind": "speculative", "source": "fit", "known_error": "median 7%", "target": target,
+                             "draft": {"kind": "roofline"}, "realign_overhead": 0.2}
+    bare = SpecCostModel(Described(1.0, {}), Described(1.0, {}))
+    assert bare.describe() == {"kind": "speculative", "source": "roofline", "known_error": "", "target": {},
+                               "draft": {}, "realign_overhead": 0.0}
+    assert PositionalAcceptance((0.9, 0.8)).describe() == {"kind": "per_position",
+                                                          "acceptance_position_rates": [0.9, 0.8]}
+    assert IidAcceptance(0.7).describe() == {"kind": "iid", "acceptance_rate": 0.7}
