@@ -77,42 +77,43 @@ def summarise_requests(*, arrival_s, first_token_s, finish_s, prompt_tokens, out
                        itl_sketch: GapLog | None = None) -> dict:
     """vLLM bench-serve style summary of completed requests (`ok` marks them). Inter-token gaps
     come as (itl_s, itl_count) arrays (exact), or as a GapLog past its exact limit (`itl_sketch`:
-    exact mean and std, quantiles within its relative accuracy). Works in a few n-sized scratch
-    arrays at a time (10M-request runs): per-request latencies are computed one after another."""
+    exact mean and std, quantiles within its relative accuracy). Works in two n-sized scratch
+    arrays (10M-request runs): per-request latencies are computed one after another, no masked
+    copies of the inputs."""
     ok = np.asarray(ok, dtype=bool)
-    every = bool(ok.all())
-
-    def chosen(a, dtype):
-        a = np.asarray(a, dtype=dtype)
-        return a if every else a[ok]
-
-    arrival, first, finish = (chosen(a, np.float64) for a in (arrival_s, first_token_s, finish_s))
-    prompt, output = chosen(prompt_tokens, None), chosen(output_tokens, None)
+    arrival_s, first_token_s, finish_s = (np.asarray(a, dtype=np.float64) for a in (arrival_s, first_token_s, finish_s))
+    prompt_tokens, output_tokens = np.asarray(prompt_tokens), np.asarray(output_tokens)
     completed = int(ok.sum())
-    duration = float(np.max(finish)) if completed else 0.0
-    good = np.ones(completed, dtype=bool)
+    scratch = np.empty(len(ok))  # a per-request figure for every request (garbage where not ok)
+    values = np.empty(completed)  # the same for the completed ones: sorted in place by _owned_dist
+    np.compress(ok, finish_s, out=values)
+    duration = float(values.max()) if completed else 0.0
+    good = ok.copy()
     dists = {}
-    scratch = np.subtract(first, arrival)
-    scratch *= 1e3  # TTFT (ms)
-    if slo_ttft_ms is not None:
-        good &= scratch <= slo_ttft_ms
-    dists["ttft_ms"] = _owned_dist("ttft_ms", scratch)
-    np.subtract(finish, first, out=scratch)
-    scratch *= 1e3  # e2el - ttft (ms)
-    multi = output > 1
-    scratch /= np.maximum(output, 2) - 1  # TPOT (ms) where output > 1
-    if slo_tpot_ms is not None:
-        good &= ~multi | (scratch <= slo_tpot_ms)
-    dists["tpot_ms"] = _owned_dist("tpot_ms", scratch if multi.all() else scratch[multi])
-    np.subtract(finish, arrival, out=scratch)
-    scratch *= 1e3  # E2EL (ms)
-    if slo_e2el_ms is not None:
-        good &= scratch <= slo_e2el_ms
-    dists["e2el_ms"] = _owned_dist("e2el_ms", scratch)
-    del scratch
+    with np.errstate(invalid="ignore"):
+        np.subtract(first_token_s, arrival_s, out=scratch)
+        scratch *= 1e3  # TTFT (ms)
+        if slo_ttft_ms is not None:
+            good &= scratch <= slo_ttft_ms
+        dists["ttft_ms"] = _owned_dist("ttft_ms", np.compress(ok, scratch, out=values))
+        multi = output_tokens > 1
+        np.subtract(finish_s, first_token_s, out=scratch)
+        scratch *= 1e3  # e2el - ttft (ms)
+        scratch /= np.maximum(output_tokens, 2) - 1  # TPOT (ms) where output > 1
+        if slo_tpot_ms is not None:
+            good &= ~multi | (scratch <= slo_tpot_ms)
+        multi &= ok
+        dists["tpot_ms"] = _owned_dist("tpot_ms", np.compress(multi, scratch, out=values[:int(multi.sum())]))
+        np.subtract(finish_s, arrival_s, out=scratch)
+        scratch *= 1e3  # E2EL (ms)
+        if slo_e2el_ms is not None:
+            good &= scratch <= slo_e2el_ms
+        dists["e2el_ms"] = _owned_dist("e2el_ms", np.compress(ok, scratch, out=values))
+    del scratch, values
     has_slo = any(x is not None for x in (slo_ttft_ms, slo_tpot_ms, slo_e2el_ms))
     per_s = (lambda x: x / duration) if duration > 0 else (lambda x: float("nan"))
-    input_tokens, output_tokens_sum = int(prompt.sum(dtype=np.int64)), int(output.sum(dtype=np.int64))
+    input_tokens = int(np.sum(prompt_tokens, dtype=np.int64, where=ok))
+    output_tokens_sum = int(np.sum(output_tokens, dtype=np.int64, where=ok))
     out = {
         "completed": completed,
         "duration": duration,

@@ -72,7 +72,11 @@ def overload_section(rec, metrics: dict, *, closed_loop: bool = False) -> dict:
     queue_grows = growth > GROWTH_FRACTION * offered
     ttft_grows = bool(ratio > TTFT_GROWTH) if not np.isnan(ratio) else queue_grows
     overloaded = bool(queue_grows and ttft_grows)
-    done = leave if ok.all() else np.sort(np.asarray(rec.finish_s, dtype=np.float64)[ok])
+    if ok.all():
+        done = leave
+    else:
+        done = np.asarray(rec.finish_s, dtype=np.float64)[ok]
+        done.sort()  # in place: one copy of the finished requests' times
     saturated = float(np.searchsorted(done, t1, side="right") - np.searchsorted(done, lo, side="left")) / (t1 - lo)
     # a batchy engine (static batching) may finish few requests inside the window: the run's own
     # served rate (completed / duration) is then the better estimate of a saturated engine's rate

@@ -24,7 +24,7 @@ STEP_INT_COLUMNS = frozenset({"replica", "num_prefill_tokens", "num_decode", "de
                               "num_running", "kv_blocks_used", "kv_blocks_total", "decode_kv_read_sum",
                               "preemptions_total"})
 STATUS_NAMES = {0: "pending", FINISHED: "finished", FAILED: "failed"}
-REQUEST_CHUNK = 1 << 20  # request rows per written chunk
+REQUEST_CHUNK = 1 << 18  # request rows per written chunk (~40 MB of DataFrame)
 PARQUET_ROW_GROUP = 1 << 17  # step rows per Parquet row group
 CHROME_TRACE_MAX_STEPS = DEFAULT_HEAD_STEPS  # the Chrome trace holds the run's first this-many steps (the recorder keeps them)
 OUT_FORMATS = ("auto", "csv", "parquet")
