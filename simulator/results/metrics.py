@@ -50,6 +50,9 @@ def _dist(name: str, values_ms: np.ndarray, counts: np.ndarray | None = None) ->
     return out
 
 
+VARIANCE_CHUNK = 1 << 20
+
+
 def _owned_dist(name: str, values_ms: np.ndarray) -> dict[str, float]:
     """_dist with one count per value, for per-request figures of any length: `values_ms` is the
     caller's scratch array and is sorted in place (no n-sized copies beyond one deviation array)."""
@@ -57,9 +60,11 @@ def _owned_dist(name: str, values_ms: np.ndarray) -> dict[str, float]:
     if n == 0:
         return _dist(name, values_ms)
     mean = float(values_ms.mean())
-    dev = values_ms - mean
-    std = float(np.sqrt(np.dot(dev, dev) / n))
-    del dev
+    squares = 0.0  # sum of squared deviations, VARIANCE_CHUNK values at a time (no n-sized copy)
+    for lo in range(0, n, VARIANCE_CHUNK):
+        dev = values_ms[lo:lo + VARIANCE_CHUNK] - mean
+        squares += float(np.dot(dev, dev))
+    std = float(np.sqrt(squares / n))
     values_ms.sort()
     p = []
     for q in PERCENTILES:  # np.percentile(method="linear") on the sorted values
@@ -77,39 +82,53 @@ def summarise_requests(*, arrival_s, first_token_s, finish_s, prompt_tokens, out
                        itl_sketch: GapLog | None = None) -> dict:
     """vLLM bench-serve style summary of completed requests (`ok` marks them). Inter-token gaps
     come as (itl_s, itl_count) arrays (exact), or as a GapLog past its exact limit (`itl_sketch`:
-    exact mean and std, quantiles within its relative accuracy). Works in two n-sized scratch
-    arrays (10M-request runs): per-request latencies are computed one after another, no masked
-    copies of the inputs."""
+    exact mean and std, quantiles within its relative accuracy). 10M-request runs: per-request
+    latencies are computed one after another in one n-sized scratch array (plus its completed
+    subset while a figure is summarised), with no masked copies of the inputs."""
     ok = np.asarray(ok, dtype=bool)
     arrival_s, first_token_s, finish_s = (np.asarray(a, dtype=np.float64) for a in (arrival_s, first_token_s, finish_s))
     prompt_tokens, output_tokens = np.asarray(prompt_tokens), np.asarray(output_tokens)
     completed = int(ok.sum())
-    scratch = np.empty(len(ok))  # a per-request figure for every request (garbage where not ok)
-    values = np.empty(completed)  # the same for the completed ones: sorted in place by _owned_dist
-    np.compress(ok, finish_s, out=values)
-    duration = float(values.max()) if completed else 0.0
+    every = completed == len(ok)
+    duration = float(np.max(finish_s if every else finish_s[ok])) if completed else 0.0
     good = ok.copy()
     dists = {}
-    with np.errstate(invalid="ignore"):
-        np.subtract(first_token_s, arrival_s, out=scratch)
-        scratch *= 1e3  # TTFT (ms)
-        if slo_ttft_ms is not None:
-            good &= scratch <= slo_ttft_ms
-        dists["ttft_ms"] = _owned_dist("ttft_ms", np.compress(ok, scratch, out=values))
-        multi = output_tokens > 1
-        np.subtract(finish_s, first_token_s, out=scratch)
-        scratch *= 1e3  # e2el - ttft (ms)
-        scratch /= np.maximum(output_tokens, 2) - 1  # TPOT (ms) where output > 1
-        if slo_tpot_ms is not None:
-            good &= ~multi | (scratch <= slo_tpot_ms)
-        multi &= ok
-        dists["tpot_ms"] = _owned_dist("tpot_ms", np.compress(multi, scratch, out=values[:int(multi.sum())]))
-        np.subtract(finish_s, arrival_s, out=scratch)
-        scratch *= 1e3  # E2EL (ms)
-        if slo_e2el_ms is not None:
-            good &= scratch <= slo_e2el_ms
-        dists["e2el_ms"] = _owned_dist("e2el_ms", np.compress(ok, scratch, out=values))
-    del scratch, values
+
+    multi = output_tokens > 1  # requests with a TPOT
+
+    def ttft_ms() -> np.ndarray:
+        out = np.subtract(first_token_s, arrival_s)
+        out *= 1e3
+        return out
+
+    def tpot_ms() -> np.ndarray:  # (e2el - ttft) / (output - 1), where output > 1
+        out = np.subtract(finish_s, first_token_s)
+        out *= 1e3
+        steps = np.maximum(output_tokens, 2)
+        steps -= 1
+        out /= steps
+        return out
+
+    def e2el_ms() -> np.ndarray:
+        out = np.subtract(finish_s, arrival_s)
+        out *= 1e3
+        return out
+
+    def summarise(name: str, compute, slo: float | None, only: np.ndarray) -> None:
+        """One per-request figure: its SLO into `good`, then the distribution over `only` (the
+        completed requests that have it). The full-length array is freed before the sort."""
+        nonlocal good
+        with np.errstate(invalid="ignore"):
+            scratch = compute()
+            if slo is not None:
+                good &= (scratch <= slo) | ~only if name == "tpot_ms" else scratch <= slo
+        values = scratch if only.all() else scratch[only]
+        del scratch
+        dists[name] = _owned_dist(name, values)
+
+    summarise("ttft_ms", ttft_ms, slo_ttft_ms, ok)
+    summarise("tpot_ms", tpot_ms, slo_tpot_ms, multi & ok)
+    summarise("e2el_ms", e2el_ms, slo_e2el_ms, ok)
     has_slo = any(x is not None for x in (slo_ttft_ms, slo_tpot_ms, slo_e2el_ms))
     per_s = (lambda x: x / duration) if duration > 0 else (lambda x: float("nan"))
     input_tokens = int(np.sum(prompt_tokens, dtype=np.int64, where=ok))
