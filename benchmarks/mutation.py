@@ -52,13 +52,18 @@ PACKAGES: dict[str, tuple[list[str], list[str]]] = {
                      "tests/test_spec_oracles.py", "tests/test_spec_reporting.py"]),
     "schedulers": (["simulator/engine/schedulers.py", "simulator/engine/static_scheduler.py"],
                    ["tests/test_engine_golden.py", "tests/test_sarathi_chunk_cap.py", "tests/test_run_invariants.py",
-                    "tests/test_best_of_n.py", "tests/test_prefix_cache.py", "tests/test_kv_policy.py"]),
+                    "tests/test_best_of_n.py", "tests/test_prefix_cache.py", "tests/test_kv_policy.py",
+                    "tests/test_static_scheduler_oracles.py", "tests/test_scheduler_admission_oracles.py",
+                    "tests/test_engine_oracles.py"]),
     "engine": (["simulator/engine/block_pool.py", "simulator/engine/sequence_pool.py", "simulator/engine/decode_set.py",
                 "simulator/engine/replica.py", "simulator/engine/memory_plan.py", "simulator/engine/kv_phases.py",
                 "simulator/engine/recorder.py"],
                ["tests/test_engine_golden.py", "tests/test_run_invariants.py", "tests/test_best_of_n.py",
-                "tests/test_kv_policy.py", "tests/test_sarathi_chunk_cap.py", "tests/test_prefix_cache.py"]),
-    "kv": (["simulator/kv/*"], ["tests/test_kv_policy.py"]),
+                "tests/test_kv_policy.py", "tests/test_sarathi_chunk_cap.py", "tests/test_prefix_cache.py",
+                "tests/test_static_scheduler_oracles.py", "tests/test_scheduler_admission_oracles.py",
+                "tests/test_engine_oracles.py", "tests/test_closed_forms.py", "tests/test_parallel.py"]),
+    "kv": (["simulator/kv/*"], ["tests/test_kv_policy.py", "tests/test_kv_oracles.py",
+                                "tests/test_static_scheduler_oracles.py", "tests/test_scheduler_admission_oracles.py"]),
     "cost": (["simulator/cost/*"], ["tests/test_closed_forms.py", "tests/test_profiled_cost_model.py",
                                     "tests/test_engine_overhead.py", "tests/test_device_calibration.py"]),
     "accounting": (["simulator/accounting/*"], ["tests/test_kinetics.py", "tests/test_energy.py",
@@ -77,6 +82,15 @@ _INT_SUM = "numpy sums integer arrays in int64 on 64-bit platforms by default"
 _LRU_INIT = ("LRU recency: an expert is touched (so its last use is set) whenever it is fetched, before it can be "
              "evicted; only the order of ticks matters, not their start or step")
 
+_NO_LIMIT = ("'no prompt limit': prompts are bounded by max_model_len and the KV pool far below 2**62 tokens, "
+             "so any larger bound is the same")
+_FORM_BATCH = "reassigned by _form_batch before anything reads it"
+
+_EPOCH = ("epochs only have to differ from the values captured with pending events: any step that never "
+          "repeats a value (+= 2, -= 1) invalidates them the same")
+_GROUP_ONLY = "shared_tokens is read only for members of a sample group, which always pass it"
+_COLLAPSE = "only merges the list of kept blocks into one array (memory); the concatenated values are the same"
+_ORDER = "orders are only compared (latest admitted = largest): any increasing sequence gives the same victims"
 # extra pytest arguments per package (slow tests that add nothing for that package's mutants)
 PYTEST_ARGS: dict[str, list[str]] = {
     "traces": ["-k", "not calibrate"],  # test_bench's calibration fits take ~17 s each and only read bench files
@@ -139,6 +153,104 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
      "int(free / bytes) == free // bytes for positive free"),
     ("simulator.moe.setup.x_build_moe_cost_models", "[s.seed, 6]", "[s.seed, 7]",
      "another constant seed tag: a different, equally valid routing stream"),
+    # schedulers (issue 19, helper issue19b)
+    ("", "return 2**62", "return 3**62", _NO_LIMIT),
+    ("", "return 2**62", "return 2**63", _NO_LIMIT),
+    ("simulator.engine.schedulers.x__build_plan", "if pool.kv is not None else None", "or True",
+     "SequencePool.kv_work returns None itself when the pool has no KV policy"),
+    ("", "extra = pool.swap_in(lim.max_num_seqs) if pool.swapped else 0.0", "or True",
+     "swap_in with nothing swapped returns 0.0"),
+    ("simulator.engine.schedulers.xǁVllmSchedulerǁplan", "return None if extra == 0.0 else _build_plan(pool, [], 0, extra)", "",
+     "unreachable else: vLLM's extra is swap-in seconds, which come with swapped-in decode members, so with no "
+     "member and no prefill extra is 0.0"),
+    ("simulator.engine.schedulers.xǁSarathiSchedulerǁplan", "return None if extra == 0.0 else _build_plan(pool, [], 0, extra)", "",
+     "unreachable else in a run that ends: transfer seconds with no decode left means the latest-admitted member "
+     "swapped itself out, so an earlier running prefill holds the rest and gets >= 1 token of the freed blocks"),
+    ("simulator.engine.schedulers.xǁSarathiSchedulerǁplan", "if budget <= 0:", "if budget < 0:",
+     "a 0 budget gives a 0-token chunk, which is neither grown nor scheduled"),
+    ("simulator.engine.schedulers.xǁSarathiSchedulerǁplan", "whole=False", "whole=None", "None is falsy: the same as whole=False"),
+    ("simulator.engine.schedulers.xǁSarathiSchedulerǁ_fit_chunk", "if chunk and pool.blocks_to_grow", "if chunk or pool.blocks_to_grow",
+     "chunk 0 grows nothing either way; a chunk > 0 that fits its own blocks entered the loop only for the "
+     "copies of its last chunk, so the condition is true either way"),
+    ("simulator.engine.schedulers.xǁSarathiSchedulerǁ_fit_chunk", "if chunk and pool.blocks_to_grow(seq, chunk) > pool",
+     ">= pool.blocks.num_free",
+     "after the room cut, blocks_to_grow == num_free only for a cut chunk (< tokens left), which "
+     "min(chunk, left - 1) leaves as it is"),
+    ("simulator.engine.schedulers.xǁSarathiSchedulerǁ_fit_chunk", "chunk = min(chunk, seq.total - seq.computed - 1)", "chunk = None",
+     "a None chunk is treated as 0: not grown (if chunk) and not scheduled (plan's if chunk)"),
+    ("simulator.engine.static_scheduler.xǁStaticSchedulerǁ__init__", "self.max_prompt = self.max_output = self.step_index = 0", "", _FORM_BATCH),
+    ("simulator.engine.static_scheduler.xǁStaticSchedulerǁ__init__", "self.batch_blocks: list[int] = []", "", _FORM_BATCH),
+    ("simulator.engine.static_scheduler.xǁStaticSchedulerǁ__init__", "self.transient_blocks: list[int] = []", "", _FORM_BATCH),
+    ("simulator.engine.static_scheduler.xǁStaticSchedulerǁcommit", "self.transient_blocks = []", "self.transient_blocks = None", _FORM_BATCH),
+    ("simulator.engine.static_scheduler.xǁStaticSchedulerǁ__init__", "self._last_token_s = 0.0", "",
+     "set by the prefill's commit (step 0) before any decode step reads it"),
+    ("simulator.engine.static_scheduler.xǁStaticSchedulerǁ_form_batch", "max_p = max_o = 0", "max_p = max_o = 1",
+     "prompts and outputs are >= 1 token (RequestArrays checks), so max(1, length) == length"),
+    ("simulator.engine.static_scheduler.xǁStaticSchedulerǁbatch_blocks_needed", "return max(reserved, b * blocks_for(max_p)), 0", "b / blocks_for(max_p)",
+     "in this branch (prompt kept whole) every policy's decode peak is >= the prompt, so reserved already "
+     "covers b * blocks_for(prompt) and a smaller second term changes nothing"),
+    # engine (issue 19, helper issue19b)
+    ("simulator.engine.decode_set.xǁDecodeSetǁ__init__", 'getattr(policy, "compaction", "")', "",
+     "a policy without a compaction attribute is not 'gather' whatever the default"),
+    ("simulator.engine.decode_set.xǁDecodeSetǁ__init__", "self.k = 0", "self.k = 1",
+     "every event and length is kept relative to k (c0 = ctx - k, end_k = k + remaining): a shift changes nothing"),
+    ("simulator.engine.decode_set.xǁDecodeSetǁ__init__", "self._last_decode_s = 0.0", "",
+     "read only for members that joined before a decode step, which sets it"),
+    ("simulator.engine.decode_set.xǁDecodeSetǁ_end_phases", "keep < m.nblocks", "keep <= m.nblocks", "keep == nblocks frees blocks[keep:] = []"),
+    ("simulator.engine.decode_set.xǁDecodeSetǁ_end_phases", "m.alloc_epoch += 1", "m.alloc_epoch -= 1", _EPOCH),
+    ("simulator.engine.decode_set.xǁDecodeSetǁ_end_phases", "m.alloc_epoch += 1", "m.alloc_epoch += 2", _EPOCH),
+    ("simulator.engine.decode_set.xǁDecodeSetǁremove", "m.epoch += 1", "", _EPOCH + "; remove() runs once per Member object"),
+    ("simulator.engine.decode_set.xǁDecodeSetǁremove", "m.alloc_epoch += 1", "m.alloc_epoch += 2", _EPOCH),
+    ("simulator.engine.decode_set.xǁDecodeSetǁ_enter_phase", "if ph.steps < INF:", "if ph.steps <= INF:",
+     "an endless phase's event is filed at k + 2**62, a step no run reaches"),
+    ("simulator.engine.decode_set.xǁDecodeSetǁadd", "shared_tokens: int = 0", "shared_tokens: int = 1", _GROUP_ONLY),
+    ("simulator.engine.decode_set.xǁMemberǁ__init__", "shared_tokens: int = 0", "shared_tokens: int = 1", _GROUP_ONLY),
+    ("simulator.engine.decode_set.xǁDecodeSetǁadd", "self._enter_phase(m, ctx if retained is None else retained)", "and False",
+     "SequencePool always passes `retained` for a policy member (kept tokens, or the swapped-out count)"),
+    ("simulator.engine.decode_set.xǁMemberǁ__init__", "self.budget = self.phase = None", "",
+     "dense members never read budget or phase; policy members get both in add/_enter_phase"),
+    ("simulator.engine.decode_set.xǁMemberǁ__init__", "self.read_slope = self.held_slope = 1", "= 2",
+     "dense members only test the slopes for truth (retained, _leave_phase); policy members set them"),
+    ("simulator.engine.recorder.xǁRunRecorderǁstep_arrays", "if len(self._blocks) > 1:", "", _COLLAPSE),
+    ("simulator.engine.recorder.xǁRunRecorderǁhead_arrays", "if len(self._head) > 1:", "", _COLLAPSE),
+    ("simulator.engine.sequence_pool.xǁPrefillSeqǁ__init__", "self.ncached = 0", "",
+     "read only with prefix caching, where admit_cached sets it before the first commit"),
+    ("simulator.engine.sequence_pool.xǁSequencePoolǁpreempt_one", "victim.computed, victim.ncached = [], [], 0, 0", "0, 1",
+     "a preempted prefill is re-admitted through admit_cached, which sets ncached"),
+    ("simulator.engine.sequence_pool.xǁSequencePoolǁpreempt_one", "member.order > above_order else above_order", "member.order >= above_order",
+     "equal orders give best == above_order either way"),
+    ("simulator.engine.sequence_pool.xǁSequencePoolǁ__init__", "self.swap_free = swap.num_blocks if swap else 0", "else 1",
+     "swap_free is read only when a swap space exists"),
+    ("simulator.engine.sequence_pool.xǁSequencePoolǁ__init__", 'getattr(blocks, "prefix_caching", False)', 'getattr(blocks, "prefix_caching", None)',
+     "None and False are both falsy"),
+    ("simulator.engine.sequence_pool.xǁSequencePoolǁ_finished", "self._committed -= self._promised.pop(req, 0)", "",
+     "under reserve admission every request that finishes was promised at admission (samples too), so the "
+     "default is never used"),
+    ("simulator.engine.sequence_pool.xǁSequencePoolǁadmit_head", "self._next_order += 1", "self._next_order += 2", _ORDER),
+    ("simulator.engine.sequence_pool.xǁSequencePoolǁswap_in", "self._next_order += 1", "self._next_order += 2", _ORDER),
+    ("simulator.engine.sequence_pool.xǁSequencePoolǁadmit_head", "if self.reserve and seq.req not in self._promised:",
+     "if self.reserve or seq.req not in self._promised:",
+     "promises are read only under reserve admission (admissible returns True otherwise)"),
+    ("simulator.engine.sequence_pool.xǁSequencePoolǁblocks_to_grow", "if seq.siblings else 0", "or True",
+     "_sibling_copies returns 0 itself for a sequence without siblings"),
+    ("simulator.engine.sequence_pool.xǁSequencePoolǁgrow", "if seq.siblings else 0", "or True",
+     "_sibling_copies returns 0 itself for a sequence without siblings"),
+    ("simulator.engine.sequence_pool.xǁSequencePoolǁ_spawn_samples", "seq.sibling_blocks = []", "seq.sibling_blocks = None",
+     "the finished prefill object is dropped right after"),
+    ("simulator.engine.sequence_pool.xǁSequencePoolǁ_start_decode", "shared_tokens: int = 0, budget=None", "shared_tokens: int = 1",
+     "samples always pass shared_tokens; other members are not in a group"),
+    ("simulator.engine.sequence_pool.xǁSequencePoolǁ_start_decode", "if keep < len(blocks):", "if keep <= len(blocks):",
+     "keep == len(blocks) frees blocks[keep:] = []"),
+    # kv (issue 19, helper issue19b)
+    ("", "moved, 0.0)", "moved, )", "KvWork's last field (search_keys) defaults to 0.0"),
+    ("simulator.kv.policies.xǁScissorhandsPolicyǁ__post_init__", "(self.drop >= 1 and self.drop != int(self.drop))",
+     "(self.drop > 1 and", "drop == 1 is an integer, so the non-integer test is false either way"),
+    ("simulator.kv.policies.xǁ_Budgetedǁ__post_init__", "if self.budget >= 1 and self.budget != int(self.budget):", "self.budget > 1",
+     "budget == 1 is an integer, so the non-integer test is false either way"),
+    ("simulator.kv.policies.xǁScissorhandsPolicyǁseq_budget", "b - min(self.protect_recent, b - 1)", "b + 1",
+     "differs only when protect_recent >= b, where max(1, ...) gives m = 1 either way"),
+    ("simulator.kv.policies.xǁSlidingWindowPolicyǁheld", "if tokens <= self.window:", "if tokens < self.window:",
+     "at tokens == window the other branch gives window + ceil(0) = window"),
 ]
 
 KILLED, TIMEOUT, SURVIVED = {1, 3}, {36, -24, 24, 152, 255}, {0, 5, 33}
