@@ -27,7 +27,6 @@ from simulator.cost import (
 )
 from simulator.disagg import RunParts, simulate_disaggregated
 from simulator.engine import (
-    PENDING,
     PREFIX_CACHING_POLICIES,
     ROUTERS,
     BlockPool,
@@ -43,9 +42,12 @@ from simulator.engine import (
     StepTotals,
     SwapSpace,
     VllmScheduler,
+    after_previous_turn,
     merge_stats,
     open_loop_arrivals,
     plan_memory,
+    start_closed_loop,
+    through_frontend,
 )
 from simulator.errors import ServesimError
 from simulator.kv import DensePolicy, build_kv_policy
@@ -270,11 +272,11 @@ def simulate(s: Scenario, *, progress: Callable[..., None] | None = None,
     dispatch = _dispatcher(env, router, rec, groups, memory, max_model_len, replicas[0].scheduler.max_prefill_tokens(),
                            policy)
     if s.frontend == "server" and engine.request_overhead_ms > 0:
-        dispatch = _through_frontend(env, dispatch, engine.request_overhead_ms / 1e3)
+        dispatch = through_frontend(env, dispatch, engine.request_overhead_ms / 1e3)
     if after is not None:
-        dispatch = _after_previous_turn(env, rec, dispatch, after)
+        dispatch = after_previous_turn(env, rec, dispatch, after)
     if s.closed_loop_users:
-        _start_closed_loop(env, rec, dispatch, s.closed_loop_users, num_requests)
+        start_closed_loop(env, rec, dispatch, s.closed_loop_users, num_requests)
     else:
         env.process(open_loop_arrivals(env, rec.arrival_s, dispatch))
     stopped = None
@@ -300,7 +302,7 @@ def _disagg_parts(step_sinks: tuple = ()) -> RunParts:
                            totals=StepTotals(step_energy_w(device, dtype, engine)), sinks=step_sinks)
 
     return RunParts(RunResult, build_requests, resolve_limits, _make_scheduler, check_parallelism, new_recorder,
-                    _through_frontend, build_kv_policy)
+                    through_frontend, build_kv_policy)
 
 
 def _dispatcher(env, router, rec: RunRecorder, groups: dict[int, tuple[int, ...]], memory: MemoryPlan,
@@ -337,41 +339,6 @@ def _dispatcher(env, router, rec: RunRecorder, groups: dict[int, tuple[int, ...]
     return dispatch
 
 
-def _through_frontend(env, dispatch: Callable[[int], None], delay_s: float) -> Callable[[int], None]:
-    """A served run: each request reaches the engine `delay_s` after the client sent it (HTTP,
-    tokenization, queueing in the API server); the client's clock, and so TTFT, starts at sending."""
-    def send(i: int) -> None:
-        env.timeout(delay_s).callbacks.append(lambda _event: dispatch(i))
-
-    return send
-
-
-def _after_previous_turn(env, rec: RunRecorder, dispatch: Callable[[int], None],
-                         after: list[int]) -> Callable[[int], None]:
-    """Multi-turn conversations: a turn whose previous turn has not finished waits for it, then is
-    sent at that moment (its arrival, and so its TTFT, start then), as a chat client sends the next
-    message only after reading the reply."""
-    parked: dict[int, list[int]] = {}
-    chained = rec.on_finish
-
-    def send(i: int) -> None:
-        j = after[i]
-        if j >= 0 and rec.status[j] == PENDING:
-            parked.setdefault(j, []).append(i)
-        else:
-            dispatch(i)
-
-    def on_finish(req: int, time_s: float) -> None:
-        if chained is not None:
-            chained(req, time_s)
-        for i in parked.pop(req, ()):
-            rec.arrival_s[i] = time_s
-            dispatch(i)
-
-    rec.on_finish = on_finish
-    return send
-
-
 def _sample_groups(reqs: RequestArrays) -> dict[int, tuple[int, ...]]:
     """Leader row -> its group's rows; other samples map to () (they go with their leader)."""
     if reqs.group is None:
@@ -380,31 +347,6 @@ def _sample_groups(reqs: RequestArrays) -> dict[int, tuple[int, ...]]:
     for i, g in enumerate(reqs.group.tolist()):
         out.setdefault(g, []).append(i)
     return {i: (tuple(rows) if i == rows[0] else ()) for rows in out.values() for i in rows}
-
-
-def _start_closed_loop(env, rec: RunRecorder, dispatch, users: int, total: int) -> None:
-    """Each user sends its next request the moment its previous one ends."""
-    state = {"next": min(users, total)}
-    chained = rec.on_finish  # e.g. multi-turn conversations release their next turns first
-
-    def on_finish(req: int, time_s: float) -> None:
-        if chained is not None:
-            chained(req, time_s)
-        i = state["next"]
-        if i < total:
-            state["next"] = i + 1
-            rec.arrival_s[i] = time_s
-            dispatch(i)
-
-    rec.on_finish = on_finish
-    rec.arrival_s[:] = 0.0
-
-    def start():
-        for i in range(min(users, total)):
-            dispatch(i)
-        yield env.timeout(0)
-
-    env.process(start())
 
 
 STOP_CHECK_STEPS = 32

@@ -69,3 +69,27 @@ def run_replica(kind: str, requests: list[tuple[float, int, int]], *, num_blocks
 def shapes_as_tuples(cost: ConstantCost, kv_reads: bool = False) -> list[tuple]:
     return [(s.prefill_chunks, s.num_decode, s.decode_context_sum, s.num_logits)
             + ((s.decode_kv_read_sum,) if kv_reads else ()) for s in cost.shapes]
+
+
+class LogRecorder:
+    """A recorder stand-in that logs (event, request or gap, time or count) in call order, for
+    driving schedulers and sequence pools by hand."""
+
+    def __init__(self):
+        self.log = []
+
+    def first_token(self, req, t):
+        self.log.append(("first", req, t))
+
+    def finish(self, req, t):
+        self.log.append(("finish", req, t))
+
+    def itl(self, gap_s, count):
+        self.log.append(("itl", gap_s, count))
+
+    def preempt(self, req):
+        self.log.append(("preempt", req))
+
+    def times(self, kind):
+        """{request: time} of one event kind ("first", "finish")."""
+        return {e[1]: e[2] for e in self.log if e[0] == kind}

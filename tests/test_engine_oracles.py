@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import simpy
+from engine_harness import LogRecorder
 
 from simulator.engine.block_pool import BlockPool
 from simulator.engine.decode_set import DecodeSet
@@ -28,23 +29,6 @@ class Gaps:
 
     def __call__(self, gap, count):
         self.calls.append((gap, count))
-
-
-class LogRecorder:
-    def __init__(self):
-        self.log = []
-
-    def first_token(self, req, t):
-        self.log.append(("first", req, t))
-
-    def finish(self, req, t):
-        self.log.append(("finish", req, t))
-
-    def itl(self, gap_s, count):
-        self.log.append(("itl", gap_s, count))
-
-    def preempt(self, req):
-        self.log.append(("preempt", req))
 
 
 # ---- DecodeSet -----------------------------------------------------------------------------------

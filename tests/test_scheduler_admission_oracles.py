@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from engine_harness import run_replica, shapes_as_tuples
+from engine_harness import LogRecorder, run_replica, shapes_as_tuples
 
 from simulator.cost import KvWork
 from simulator.engine.block_pool import BlockPool
@@ -27,26 +27,6 @@ from simulator.engine.sequence_pool import SequencePool
 from simulator.kv.policies import H2OPolicy
 
 SCHEDULERS = {"vllm": VllmScheduler, "sarathi": SarathiScheduler}
-
-
-class LogRecorder:
-    def __init__(self):
-        self.log = []
-
-    def first_token(self, req, t):
-        self.log.append(("first", req, t))
-
-    def finish(self, req, t):
-        self.log.append(("finish", req, t))
-
-    def itl(self, gap_s, count):
-        self.log.append(("itl", gap_s, count))
-
-    def preempt(self, req):
-        self.log.append(("preempt", req))
-
-    def times(self, kind):
-        return {e[1]: e[2] for e in self.log if e[0] == kind}
 
 
 def build(kind, blocks, *, max_num_seqs=4, max_num_batched_tokens=16, chunk_size=16, kv=None, admission="preempt"):

@@ -11,6 +11,7 @@ to B, drop m; top-k: read min(B, ctx)), not from the code's formulas.
 from __future__ import annotations
 
 import pytest
+from engine_harness import LogRecorder
 
 from simulator.cost import KvWork
 from simulator.engine.block_pool import BlockPool
@@ -19,25 +20,6 @@ from simulator.engine.static_scheduler import StaticScheduler
 from simulator.kv.policies import BlockTopKPolicy, H2OPolicy, ScissorhandsPolicy
 from simulator.run import simulate
 from simulator.scenario import Scenario
-
-
-class LogRecorder:
-    """Logs (event, request or gap, time or count) in call order."""
-
-    def __init__(self):
-        self.log = []
-
-    def first_token(self, req, t):
-        self.log.append(("first", req, t))
-
-    def finish(self, req, t):
-        self.log.append(("finish", req, t))
-
-    def itl(self, gap_s, count):
-        self.log.append(("itl", gap_s, count))
-
-    def preempt(self, req):
-        self.log.append(("preempt", req))
 
 
 def make(num_blocks, block_size, max_num_seqs=8, **kw):
