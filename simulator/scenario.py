@@ -258,6 +258,44 @@ class Scenario:
         return dataclasses.replace(self, **changes)
 
 
+SPECULATIVE_FIELDS = ("draft_hardware", "num_speculative_tokens", "spec_gamma_policy", "acceptance_rate",
+                      "acceptance_position_rates", "acceptance_histogram", "spec_advance", "spec_realign_overhead")
+# (fields, when they do nothing, why, what would make them count); the first rule that applies is reported
+INERT_RULES = (
+    (("rate", "arrival", "burstiness"), lambda s: bool(s.closed_loop_users),
+     "closed_loop_users sends each user's next request when its last one ends", "closed_loop_users unset"),
+    (("rate", "arrival", "burstiness"), lambda s: bool(s.trace) and s.trace_arrivals == "trace",
+     "arrivals come from the trace's timestamps (trace_arrivals='trace')", "trace_arrivals='rate'"),
+    (("burstiness",), lambda s: s.arrival != "gamma", "only gamma arrivals have a burstiness", "arrival='gamma'"),
+    (("prompt_tokens", "output_tokens"), lambda s: bool(s.trace), "the trace gives every request's lengths",
+     "no trace"),
+    (SPECULATIVE_FIELDS, lambda s: not s.draft_model, "speculative decoding is off without draft_model",
+     "a draft_model"),
+    (("swap_space_gib",), lambda s: s.preemption_mode != "swap", "only swap preemption uses the swap space",
+     "preemption_mode='swap'"),
+    (("kv_budget", "kv_compaction"), lambda s: s.kv_policy == "dense", "the dense KV policy keeps every token",
+     "a kv_policy other than dense"),
+    (("kv_heavy_fraction",), lambda s: s.kv_policy != "h2o", "only h2o splits its budget", "kv_policy='h2o'"),
+    (("kv_drop", "kv_history_window", "kv_protect_recent"), lambda s: s.kv_policy != "scissorhands",
+     "only scissorhands reads it", "kv_policy='scissorhands'"),
+    (("kv_select_block",), lambda s: s.kv_policy != "block_topk", "only block_topk selects blocks",
+     "kv_policy='block_topk'"),
+)
+
+
+def inert_settings(s: Scenario, names) -> list[tuple[str, str, str]]:
+    """(field, why it does nothing, what would make it count) for each of `names` (the fields a
+    user set explicitly) that the scenario `s` never reads, e.g. rate with a trace replayed on its
+    own timestamps. Callers refuse these rather than run with a setting silently ignored."""
+    out = []
+    for name in names:
+        for fields_, applies, why, needs in INERT_RULES:
+            if name in fields_ and applies(s):
+                out.append((name, why, needs))
+                break
+    return out
+
+
 def _bad(s: Scenario, name: str, allowed: str) -> None:
     raise ServesimError(f"{name}={getattr(s, name)!r} is invalid; allowed: {allowed}")
 

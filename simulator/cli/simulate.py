@@ -13,6 +13,7 @@ from simulator.scenario import (
     ROUTER_NAMES,
     SCHEDULER_NAMES,
     Scenario,
+    inert_settings,
     load_scenario,
 )
 
@@ -144,6 +145,16 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
     return base.replace(**overrides) if overrides else base
 
 
+def refuse_inert_flags(args: argparse.Namespace, s: Scenario) -> None:
+    """A flag the user typed that the final scenario never reads (e.g. --rate with a trace replayed
+    on its own timestamps) is an error, not a silently ignored setting. Raises ServesimError."""
+    flag_of = {field: flag for flag, (field, _, _) in OPTIONS.items()}
+    typed = [field for field in flag_of if getattr(args, field, None) is not None]
+    for field, why, needs in inert_settings(s, typed):
+        raise ServesimError(f"{flag_of[field]}={getattr(args, field)!r} has no effect here: {why}; allowed: "
+                            f"{needs}, or leave {flag_of[field]} unset")
+
+
 def progress_bar(enabled: bool):
     """A tqdm bar on stderr (shown once a run has taken a second): requests finished of all, the
     simulated time reached, and tqdm's ETA from the finishing rate so far."""
@@ -208,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
     if args.report:
         check_out_file(args.report)
     scenario = scenario_from_args(args)
+    refuse_inert_flags(args, scenario)
     if args.report:
         from simulator.cli.report import require_report_extra
 
