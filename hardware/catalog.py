@@ -78,6 +78,29 @@ def read_spec_file(path: Path, build):
         raise ValueError(f"{path}: {exc}") from None
 
 
+def check_keys(raw: dict, allowed: dict[str, set[str] | None]) -> None:
+    """Refuse what a spec file's reader would silently ignore: a top-level key not in `allowed`, or
+    a key of a table not in its set (None: the table's keys are checked where they are read, e.g.
+    peak_tflops' dtypes). Raises ValueError naming the key and the allowed ones."""
+    if unknown := sorted(set(raw) - set(allowed)):
+        raise ValueError(f"unknown field(s) {unknown}; allowed: {', '.join(allowed)}")
+    for table, keys in allowed.items():
+        if keys is None or not isinstance(raw.get(table), dict):
+            continue
+        if unknown := sorted(set(raw[table]) - keys):
+            raise ValueError(f"unknown field(s) {[f'{table}.{k}' for k in unknown]}; allowed in [{table}]: "
+                             f"{', '.join(sorted(keys))}")
+
+
+SOURCES_KEYS = {"specs", "notes"}
+DEVICE_KEYS: dict[str, set[str] | None] = {
+    **dict.fromkeys(("name", "display_name", "vendor", "kind", "family", "memory_gib", "memory_bandwidth_gb_per_s",
+                     "tdp_w", "idle_w"), set()),
+    "peak_tflops": None, "host_link": {"kind", "gb_per_s"}, "interconnect": {"kind", "bidirectional_gb_per_s"},
+    "price": {"usd_per_hour", "as_of", "source"}, "sources": SOURCES_KEYS,
+}
+
+
 def parse_device_file(path: Path) -> DeviceSpec:
     return read_spec_file(path, _from_dict)
 
@@ -90,6 +113,7 @@ def _number(name: str, value) -> float:
 
 
 def _from_dict(raw: dict, *, origin: str) -> DeviceSpec:
+    check_keys(raw, DEVICE_KEYS)
     link = raw["host_link"]
     inter = raw.get("interconnect") or {}
     price = raw["price"]

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from hardware.catalog import catalog_file, read_spec_file
+from hardware.catalog import SOURCES_KEYS, catalog_file, check_keys, read_spec_file
 from hardware.probe import local_memory_gib
 from hardware.spec import check_peak_tflops, check_positive
 
@@ -82,7 +82,15 @@ def parse_host_file(path: Path) -> HostSpec:
     return read_spec_file(path, _host_from_dict)
 
 
+HOST_KEYS: dict[str, set[str] | None] = {
+    **dict.fromkeys(("name", "display_name", "vendor", "sockets", "cores", "memory_gib", "memory_bandwidth_gb_per_s"),
+                    set()),
+    "peak_tflops": None, "sources": SOURCES_KEYS,
+}
+
+
 def _host_from_dict(raw: dict, *, origin: str) -> HostSpec:
+    check_keys(raw, HOST_KEYS)
     src = raw.get("sources", {})
     return HostSpec(
         name=raw["name"], display_name=raw.get("display_name", raw["name"]), vendor=raw.get("vendor", "unknown"),

@@ -60,3 +60,31 @@ def test_catalog_name_wins_over_a_same_named_directory(tmp_path, monkeypatch):
     assert load_device("l4").name == "l4"
     with pytest.raises(ValueError, match="is a directory"):
         load_device("./l4")
+
+
+@pytest.mark.parametrize("find, add, message", [
+    ("tdp_w = ", "memory_bandwith_gb_per_s = 400.0\n",
+     r"unknown field\(s\) \['memory_bandwith_gb_per_s'\]; allowed: name, display_name, vendor, kind, family, "
+     r"memory_gib, memory_bandwidth_gb_per_s, tdp_w, idle_w, peak_tflops, host_link, interconnect, price, sources"),
+    ("usd_per_hour = ", "usd_per_hr = 3.0\n",
+     r"unknown field\(s\) \['price.usd_per_hr'\]; allowed in \[price\]: as_of, source, usd_per_hour"),
+    ("\ngb_per_s = ", "\ngbps = 64.0", r"unknown field\(s\) \['host_link.gbps'\]; allowed in \[host_link\]: gb_per_s, kind"),
+])
+def test_a_misspelt_device_key_is_refused_not_ignored(tmp_path, find, add, message):
+    """A typo in a device file would silently keep the default (or fail later, far from the cause)."""
+    text = open(load_device("l4").origin).read()
+    i = text.index(find)
+    path = tmp_path / "typo.toml"
+    path.write_text(text[:i] + add + text[i:])
+    with pytest.raises(ValueError, match=f"^{path}: {message}$"):
+        load_device(str(path))
+
+
+def test_a_misspelt_host_key_is_refused_not_ignored(tmp_path):
+    from hardware import load_host
+
+    text = open(load_host("xeon-8462y").origin).read()
+    path = tmp_path / "host.toml"
+    path.write_text(text.replace("cores = 32", "cores = 32\nthreads = 64"))
+    with pytest.raises(ValueError, match=rf"^{path}: unknown field\(s\) \['threads'\]; allowed: name, display_name"):
+        load_host(str(path))
