@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import simpy
 
-from hardware import DeviceSpec, load_device
+from hardware import DeviceSpec, load_device, load_host
 from simulator.accounting import step_energy_w
 from simulator.cost import (
     EngineSpec,
@@ -43,6 +43,7 @@ from simulator.engine import (
     SwapSpace,
     VllmScheduler,
     after_previous_turn,
+    check_host_memory,
     merge_stats,
     open_loop_arrivals,
     plan_memory,
@@ -170,6 +171,15 @@ def _prompts(s: Scenario, rng: np.random.Generator) -> RequestArrays:
     ), s.shared_prefix_tokens, s.shared_prefix_groups)
 
 
+def _check_host_memory(s: Scenario) -> None:
+    """Swap space (swap preemption) and the KV offload tier (prefix caching) fit the scenario's host."""
+    swap = s.swap_space_gib if s.preemption_mode == "swap" and s.scheduler != "static" else 0.0
+    if swap or s.kv_offloading_size_gib:
+        host = load_host(s.host)
+        check_host_memory(swap_space_gib=swap, kv_offloading_size_gib=s.kv_offloading_size_gib, tp=s.tp,
+                          host_memory_gib=host.memory_gib, host_name=host.name)
+
+
 def check_parallelism(s: Scenario, model: ModelSpec) -> None:
     if model.num_heads % s.tp:
         raise ServesimError(
@@ -221,6 +231,7 @@ def simulate(s: Scenario, *, progress: Callable[..., None] | None = None,
     import time
 
     check_pd_options_used(s)
+    _check_host_memory(s)
     if s.num_prefill_instances is not None:  # P/D disaggregation: its own composition from run.py's pieces
         return simulate_disaggregated(s, _disagg_parts(tuple(step_sinks)), progress=progress, engine=engine,
                                       calibration=calibration)

@@ -14,7 +14,7 @@ from simulator.engine.block_pool import BlockPool
 from simulator.engine.gap_log import GapLog
 from simulator.engine.kv_offload import HostKvTier
 from simulator.engine.kv_phases import INF, KvPolicy, Phase
-from simulator.engine.memory_plan import GB, MemoryPlan, activation_reserve_bytes, plan_memory
+from simulator.engine.memory_plan import GB, MemoryPlan, activation_reserve_bytes, check_host_memory, plan_memory
 from simulator.engine.prefix_cache import PREFIX_CACHING_POLICIES, merge_stats
 from simulator.engine.recorder import DEFAULT_HEAD_STEPS, FAILED, FINISHED, STEP_COLUMNS, RunRecorder
 from simulator.engine.replica import ROUTERS, Replica, open_loop_arrivals
@@ -25,4 +25,4 @@ from simulator.engine.step_totals import StepTotals
 
 __all__ = ["DEFAULT_HEAD_STEPS", "FAILED", "FINISHED", "GB", "GapLog", "STEP_COLUMNS", "StepTotals", "INF", "ROUTERS", "BlockPool", "KvPolicy", "MemoryPlan", "Phase", "Replica",
            "RunRecorder", "SarathiScheduler", "SchedulerLimits", "SequencePool", "StaticScheduler", "SwapSpace",
-           "VllmScheduler", "activation_reserve_bytes", "HostKvTier", "PREFIX_CACHING_POLICIES", "merge_stats", "open_loop_arrivals", "plan_memory", "after_previous_turn", "start_closed_loop", "through_frontend"]
+           "VllmScheduler", "activation_reserve_bytes", "HostKvTier", "PREFIX_CACHING_POLICIES", "merge_stats", "open_loop_arrivals", "plan_memory", "check_host_memory", "after_previous_turn", "start_closed_loop", "through_frontend"]
