@@ -26,7 +26,7 @@ from pathlib import Path
 
 from hardware import DeviceSpec
 from profiles.table import ProfileError, read_json
-from profiles.work import ELEMENTWISE_OPS, LINEAR_OPS, kernel_work
+from profiles.work import ELEMENTWISE_OPS, LINEAR_OPS, attention_work, beta_of, kernel_work
 
 DEVICE_FORMAT = "servesim-device/1"
 GEMM_OPS = LINEAR_OPS + ("moe_expert",)
@@ -130,6 +130,24 @@ class DeviceKernels:
 
     def predict_clamped(self, op: str, shape: dict[str, int], dtype: str) -> tuple[float, str] | None:
         return self.predict(op, shape, dtype)
+
+    def attention_predictor(self, op: str, dtype: str, *, num_heads: int, num_kv_heads: int, head_dim: int):
+        """predict() of one attention op at fixed heads, as seconds(batch_size, chunk_tokens,
+        context_tokens) -> float: the same arithmetic without building a shape (the simulator asks
+        it once per new (batch, chunk, context) of a run). None when no class prices `op`."""
+        cls = self._class(CLASS_OF.get(op, ""))
+        if cls is None:
+            return None
+        beta, peak, bw = beta_of(dtype), self.peak_flops(dtype), self.spec.memory_bandwidth_bytes_per_s
+        extra = round(cls.extra_tokens) if cls.extra_tokens else 0
+        time_s = cls.time_s
+
+        def seconds(batch_size: int, chunk_tokens: int, context_tokens: int) -> float:
+            flops, nbytes = attention_work(op, batch_size, chunk_tokens, context_tokens + extra, num_heads,
+                                           num_kv_heads, head_dim, beta)
+            return time_s(flops, nbytes, peak, bw, dtype)
+
+        return seconds
 
     def all_reduce_s(self, nbytes: float, num_gpus: int, latency_s: float | None = None) -> tuple[float, str] | None:
         """Seconds of one all-reduce; the nearest measured GPU count's latency and bus bandwidth

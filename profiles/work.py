@@ -65,11 +65,19 @@ def kernel_work(op: str, s: dict[str, int], dtype: str) -> tuple[float, float]:
 
 
 def _attention_work(op: str, s: dict[str, int], beta: float) -> tuple[float, float]:
-    b = max(s.get("batch_size", 0), 1)
-    h, hkv, d = s.get("num_heads", 0), s.get("num_kv_heads", 0), s.get("head_dim", 0)
-    ctx = s.get("context_tokens", 0)
+    return attention_work(op, s.get("batch_size", 0), s.get("chunk_tokens", 0), s.get("context_tokens", 0),
+                          s.get("num_heads", 0), s.get("num_kv_heads", 0), s.get("head_dim", 0), beta)
+
+
+def attention_work(op: str, batch_size: int, chunk_tokens: int, context_tokens: int, num_heads: int,
+                   num_kv_heads: int, head_dim: int, beta: float) -> tuple[float, float]:
+    """(FLOPs, bytes) of one call of attn_prefill, attn_decode or kv_append (kernel_work's, from
+    the shape's numbers: the simulator's hot path calls it without building a shape)."""
+    b = max(batch_size, 1)
+    h, hkv, d = num_heads, num_kv_heads, head_dim
+    ctx = context_tokens
     if op == "attn_prefill":  # causal chunk of n new tokens after ctx cached ones (ops.py)
-        n = s.get("chunk_tokens", 0)
+        n = chunk_tokens
         pairs = b * (n * ctx + n * (n + 1) / 2)
         return 4.0 * h * d * pairs, beta * b * (2 * hkv * d * (ctx + 2 * n) + 2 * n * h * d)
     if op == "attn_decode":  # one query per sequence over ctx cached tokens (ops.py)

@@ -230,3 +230,24 @@ def test_bad_class_values_rejected():
     raw["classes"]["gemm"]["eta_compute"] = 0
     with pytest.raises(ProfileError, match="bad.json: eta_compute must be in"):
         DeviceKernels.from_json(raw, DEV, origin="bad.json")
+
+
+@pytest.mark.parametrize("name", ["h100-sxm", "a100-80gb", "mi300x"])
+@pytest.mark.parametrize("op", ["attn_prefill", "attn_decode"])
+def test_attention_predictor_gives_predicts_numbers_exactly(name, op):
+    """The hot path's attention predictor (no shape dicts) is predict() itself, bit for bit, with
+    and without a class's extra_tokens, for every dtype the KV may be stored in."""
+    kernels = device_kernels(load_device(name))
+    heads = dict(num_heads=32, num_kv_heads=8, head_dim=128)
+    cls = kernels.classes[op]
+    variants = [DeviceKernels(kernels.spec, {**kernels.classes, op: replace(cls, extra_tokens=extra)},
+                              kernels.collectives, kernels.provenance) for extra in (0.0, 12.135, 7.5)]
+    for k in variants:
+        for dtype in ("bf16", "fp8", "fp32"):
+            seconds = k.attention_predictor(op, dtype, **heads)
+            for b, n, ctx in [(1, 1, 0), (3, 512, 0), (64, 0, 4095), (7, 128, 10_000), (1, 8192, 123_457)]:
+                if op == "attn_decode":
+                    n = 0
+                dims = dict(batch_size=b, context_tokens=ctx, **heads) | ({"chunk_tokens": n} if n else {})
+                assert seconds(b, n, ctx) == k.predict(op, make_shape(**dims), dtype)[0]
+    assert kernels.attention_predictor("kv_append", "bf16", **heads) is None  # no class prices it

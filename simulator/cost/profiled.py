@@ -66,6 +66,17 @@ class ProfiledCostModel:
         self._kernel_cache: dict[tuple, tuple] = {}  # (op, calls, dims) -> (answer, extrapolated key)
         self._recording: list | None = None  # extrapolated keys counted while a cache entry is built
         self._coeffs = attention_coefficients(m, fallback.beta, tp, fallback.kv_beta)
+        self._prefill_batched = self._batched("attn_prefill")
+        # attention answered by a device calibration: its predictor without shape dicts (the hot
+        # path: most prefill chunks and decode batches are new shapes), op -> (seconds(b, n, ctx), source)
+        self._fast_attention: dict[str, tuple] = {}
+        for op in ("attn_prefill", "attn_decode"):
+            layer = _layer(fit, op)
+            if layer is not None and op in layer.ops and hasattr(layer, "attention_predictor"):
+                seconds = layer.attention_predictor(op, self.kv_dtype, **self._heads)
+                if seconds is not None:
+                    self._fast_attention[op] = (seconds, layer.kind)
+        self._attention_kernel_cache: dict[tuple, tuple] = {}  # (op, calls, b, n, ctx) -> (answer, extrapolated)
 
     # ---- kernel lookups -------------------------------------------------------------------
     def _kernel(self, op: str, calls: float, **dims: int) -> tuple[float, str] | None:
@@ -149,18 +160,33 @@ class ProfiledCostModel:
         layer = self.fit.answers(op) if hasattr(self.fit, "answers") else self.fit
         return bool(getattr(layer, "batched_calls", False))
 
+    def _attention_kernel(self, op: str, calls: float, b: int, n: int, ctx: int) -> tuple[float, str] | None:
+        """_kernel(op, calls, batch_size=b, chunk_tokens=n, context_tokens=ctx, **heads), through
+        the calibration's own attention predictor when one answers `op` (the same numbers)."""
+        fast = self._fast_attention.get(op)
+        if fast is None:
+            dims = dict(batch_size=b, chunk_tokens=n, context_tokens=ctx) if n else dict(batch_size=b, context_tokens=ctx)
+            return self._kernel(op, calls, **dims, **self._heads)
+        key = (op, calls, b, n, ctx)
+        got = self._attention_kernel_cache.get(key)
+        if got is None:
+            if len(self._attention_kernel_cache) >= MAX_CACHED_SHAPES:
+                self._attention_kernel_cache.clear()
+            got = self._attention_kernel_cache[key] = (fast[0](b, n, ctx) * calls, fast[1])
+        return got
+
     def _attention_op(self, name: str, shape: BatchShape) -> tuple[float, str] | None:
         nl = self.model.num_layers
         if name == "attn_prefill":
             pairs = Counter(shape.prefill_chunks)
-            if self._batched("attn_prefill"):
-                return self._sum([self._kernel("attn_prefill", nl, batch_size=c, chunk_tokens=n, context_tokens=ctx,
-                                               **self._heads) for (n, ctx), c in pairs.items()])
+            if self._prefill_batched:
+                return self._sum([self._attention_kernel("attn_prefill", nl, c, n, ctx)
+                                  for (n, ctx), c in pairs.items()])
             return self._sum([self._kernel("attn_prefill", nl * c, batch_size=1, chunk_tokens=n,
                                            context_tokens=ctx, **self._heads) for (n, ctx), c in pairs.items()])
         b = shape.num_decode
         ctx = round(shape.decode_context_sum / b)
-        parts = [self._kernel("attn_decode", nl, batch_size=b, context_tokens=ctx, **self._heads)]
+        parts = [self._attention_kernel("attn_decode", nl, b, 0, ctx)]
         if "kv_append" in self.fit.ops:
             parts.append(self._kernel("kv_append", nl, batch_size=b, context_tokens=max(ctx - 1, 0), **self._heads))
         return self._sum(parts)
