@@ -301,6 +301,20 @@ def _bad(s: Scenario, name: str, allowed: str) -> None:
 
 
 INFINITE_OK = ("rate",)  # rate = inf: every request at t=0
+# what a string field holds, for its type error (default: a non-empty string, a name or a path)
+_LENGTHS = "a length string: N, uniform:LO:HI, normal:MEAN:STD, lognormal:MEAN:SIGMA or zipf:A:MAX (e.g. \"128\")"
+_STRING_HINTS = {
+    "prompt_tokens": _LENGTHS, "output_tokens": _LENGTHS,
+    "acceptance_position_rates": "a string of comma-separated probabilities (e.g. \"0.9,0.8,0.7\")",
+    "expert_routing": "a string: uniform, zipf:S or the path of a popularity JSON",
+    **{name: "a string, one of " + ", ".join(choices) for name, choices in (
+        ("scheduler", SCHEDULER_NAMES), ("router", ROUTER_NAMES), ("preemption_mode", PREEMPTION_MODES),
+        ("arrival", ARRIVALS), ("trace_arrivals", TRACE_ARRIVALS), ("dtype", tuple(DTYPE_BYTES)),
+        ("kv_cache_dtype", tuple(DTYPE_BYTES)), ("frontend", FRONTENDS), ("expert_placement", EXPERT_PLACEMENTS),
+        ("expert_exec", EXPERT_EXEC), ("prefix_caching_policy", PREFIX_CACHING_POLICY_NAMES),
+        ("kv_policy", KV_POLICY_NAMES), ("kv_compaction", KV_COMPACTIONS), ("spec_gamma_policy", SPEC_GAMMA_POLICIES),
+        ("spec_advance", SPEC_ADVANCE_MODES))},
+}
 
 
 def _check_types(s: Scenario) -> None:
@@ -322,7 +336,8 @@ def _check_types(s: Scenario) -> None:
             if math.isnan(v) or (math.isinf(v) and name not in INFINITE_OK):
                 _bad(s, name, "a finite number" + (" (or inf)" if name in INFINITE_OK else ""))
         elif base == "str" and (not isinstance(v, str) or not v.strip()):
-            _bad(s, name, "a non-empty string (a name or a path)" + (" (or unset)" if optional else ""))
+            hint = _STRING_HINTS.get(name, "a non-empty string (a name or a path)")
+            _bad(s, name, hint + (" (or unset)" if optional else ""))
 
 
 def _at_least(s: Scenario, low: int, *names: str, optional: bool = False) -> None:
