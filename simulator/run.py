@@ -172,7 +172,8 @@ def _prompts(s: Scenario, rng: np.random.Generator) -> RequestArrays:
 
 
 def _check_host_memory(s: Scenario) -> None:
-    """Swap space (swap preemption) and the KV offload tier (prefix caching) fit the scenario's host."""
+    """Swap space (swap preemption) and the KV offload tier (prefix caching) of one engine instance
+    (its own tp: a P/D pool's) fit the scenario's host."""
     swap = s.swap_space_gib if s.preemption_mode == "swap" and s.scheduler != "static" else 0.0
     if swap or s.kv_offloading_size_gib:
         host = load_host(s.host)
@@ -191,9 +192,13 @@ def check_parallelism(s: Scenario, model: ModelSpec) -> None:
 def _make_scheduler(s: Scenario, limits: SchedulerLimits, memory: MemoryPlan, device: DeviceSpec,
                     rec: RunRecorder, kv: KvPolicy | None = None, num_layers: int = 1, decode=None,
                     admission: str = "preempt", prefix_keys: RequestBlockKeys | None = None):
+    _check_host_memory(s)
     if s.enable_prefix_caching:  # automatic prefix caching (engine/prefix_cache.py), host tier if sized
-        host = (HostKvTier(int(s.kv_offloading_size_gib * GIB // memory.kv_bytes_per_block), memory.kv_bytes_per_block,
-                           device.host_link_bytes_per_s) if s.kv_offloading_size_gib else None)
+        # vLLM's kv_offloading_size is the buffer summed over the instance's ranks: a block holds
+        # kv_bytes_per_block (one GPU's share) on each of its tp x pp GPUs
+        host_blocks = int(s.kv_offloading_size_gib * GIB // (memory.kv_bytes_per_block * s.tp * s.pp))
+        host = (HostKvTier(host_blocks, memory.kv_bytes_per_block, device.host_link_bytes_per_s)
+                if s.kv_offloading_size_gib else None)
         pool_class = PREFIX_CACHING_POLICIES[s.prefix_caching_policy]
         blocks = pool_class(memory.num_gpu_blocks, s.block_size, prefix_keys, host)
     else:
@@ -231,7 +236,6 @@ def simulate(s: Scenario, *, progress: Callable[..., None] | None = None,
     import time
 
     check_pd_options_used(s)
-    _check_host_memory(s)
     if s.num_prefill_instances is not None:  # P/D disaggregation: its own composition from run.py's pieces
         return simulate_disaggregated(s, _disagg_parts(tuple(step_sinks)), progress=progress, engine=engine,
                                       calibration=calibration)

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from simulator.errors import ServesimError
 from simulator.models import DTYPE_BYTES
-from simulator.parallel import check_parallel_fields
+from simulator.moe import moe_requested
+from simulator.parallel import KV_TRANSFER_OVERLAP, check_parallel_fields
 from simulator.speculative import PositionalAcceptance, parse_rates
-from simulator.workload import ARRIVALS, LengthDist
+from simulator.workload import ARRIVALS, TRACE_FORMATS, LengthDist
 
 DEFAULT_NUM_REQUESTS = 1000  # synthetic workloads when num_requests is unset (a trace: all of it)
 SCHEDULER_NAMES = ("static", "vllm", "sarathi")
@@ -68,7 +69,7 @@ class Scenario:
     # automatic prefix caching (engine/prefix_cache.py), vLLM --enable-prefix-caching; off: today's numbers
     enable_prefix_caching: bool = False
     prefix_caching_policy: str = "vllm"  # vllm (free-queue LRU) | sglang (free slots first, then LRU leaves)
-    kv_offloading_size_gib: float = 0.0  # per replica: host memory for evicted prefix blocks (vLLM --kv-offloading-size)
+    kv_offloading_size_gib: float = 0.0  # per replica, summed over its GPUs: host memory for evicted prefix blocks (vLLM --kv-offloading-size)
     max_model_len: int | None = None  # None: the model's max_position_embeddings
     # workload
     num_requests: int | None = None  # None: the whole trace, or DEFAULT_NUM_REQUESTS synthetic requests
@@ -260,26 +261,47 @@ class Scenario:
 
 SPECULATIVE_FIELDS = ("draft_hardware", "num_speculative_tokens", "spec_gamma_policy", "acceptance_rate",
                       "acceptance_position_rates", "acceptance_histogram", "spec_advance", "spec_realign_overhead")
+MOE_OFFLOAD_FIELDS = ("gpu_expert_slots", "expert_exec", "expert_cpu_threshold", "expert_prefetch_hit_rate",
+                      "host_link_sharing", "moe_kv_reserve_tokens")
+
+
+def _swap_used(s: Scenario) -> bool:
+    return s.preemption_mode == "swap" and s.scheduler != "static"  # the static scheduler never preempts
+
+
 # (fields, when they do nothing, why, what would make them count); the first rule that applies is reported
 INERT_RULES = (
     (("rate", "arrival", "burstiness"), lambda s: bool(s.closed_loop_users),
      "closed_loop_users sends each user's next request when its last one ends", "closed_loop_users unset"),
     (("rate", "arrival", "burstiness"), lambda s: bool(s.trace) and s.trace_arrivals == "trace",
-     "arrivals come from the trace's timestamps (trace_arrivals='trace')", "trace_arrivals='rate'"),
+     "with trace_arrivals='trace' the trace sets the arrivals (its timestamps; every request at t=0 in a file "
+     "without them, e.g. ShareGPT)", "trace_arrivals='rate'"),
+    (("arrival", "burstiness"), lambda s: math.isinf(s.rate), "rate=inf sends every request at t=0", "a finite rate"),
     (("burstiness",), lambda s: s.arrival != "gamma", "only gamma arrivals have a burstiness", "arrival='gamma'"),
     (("prompt_tokens", "output_tokens"), lambda s: bool(s.trace), "the trace gives every request's lengths",
      "no trace"),
+    (("chunk_size",), lambda s: s.scheduler != "sarathi", "only the sarathi scheduler (chunked prefill) cuts "
+     "prompts into chunks", "scheduler='sarathi'"),
+    (("router",), lambda s: s.replicas * s.data_parallel_size == 1 and s.num_prefill_instances is None,
+     "a single engine instance has nothing to route", "replicas > 1"),
     (SPECULATIVE_FIELDS, lambda s: not s.draft_model, "speculative decoding is off without draft_model",
      "a draft_model"),
-    (("swap_space_gib",), lambda s: s.preemption_mode != "swap", "only swap preemption uses the swap space",
-     "preemption_mode='swap'"),
-    (("kv_budget", "kv_compaction"), lambda s: s.kv_policy == "dense", "the dense KV policy keeps every token",
+    (("swap_space_gib",), lambda s: not _swap_used(s), "only swap preemption (vllm or sarathi scheduler) uses the "
+     "swap space", "preemption_mode='swap'"),
+    (("kv_budget",), lambda s: s.kv_policy == "dense", "the dense KV policy keeps every token",
      "a kv_policy other than dense"),
-    (("kv_heavy_fraction",), lambda s: s.kv_policy != "h2o", "only h2o splits its budget", "kv_policy='h2o'"),
+    (("kv_compaction",), lambda s: s.kv_policy not in ("h2o", "scissorhands"), "only h2o and scissorhands evict "
+     "tokens whose slots are compacted", "kv_policy='h2o' or 'scissorhands'"),
+    (("kv_heavy_fraction",), lambda s: s.kv_policy != "h2o", "only h2o reads it", "kv_policy='h2o'"),
     (("kv_drop", "kv_history_window", "kv_protect_recent"), lambda s: s.kv_policy != "scissorhands",
      "only scissorhands reads it", "kv_policy='scissorhands'"),
     (("kv_select_block",), lambda s: s.kv_policy != "block_topk", "only block_topk selects blocks",
      "kv_policy='block_topk'"),
+    (MOE_OFFLOAD_FIELDS, lambda s: not moe_requested(s), "MoE expert offloading is off",
+     "an expert_placement or a non-uniform expert_routing"),
+    (("host",), lambda s: not (moe_requested(s) or _swap_used(s) or s.kv_offloading_size_gib),
+     "only MoE expert offloading, swap preemption and the KV offload tier use the host CPU and its memory",
+     "one of them on"),
 )
 
 
@@ -305,8 +327,11 @@ INFINITE_OK = ("rate",)  # rate = inf: every request at t=0
 _LENGTHS = "a length string: N, uniform:LO:HI, normal:MEAN:STD, lognormal:MEAN:SIGMA or zipf:A:MAX (e.g. \"128\")"
 _STRING_HINTS = {
     "prompt_tokens": _LENGTHS, "output_tokens": _LENGTHS,
-    "acceptance_position_rates": "a string of comma-separated probabilities (e.g. \"0.9,0.8,0.7\")",
+    "acceptance_position_rates": "a string of comma-separated probabilities (e.g. \"0.9,0.8,0.7\"; a TOML list "
+                                 "of numbers in a scenario file)",
     "expert_routing": "a string: uniform, zipf:S or the path of a popularity JSON",
+    "trace_format": "a string, one of " + ", ".join(TRACE_FORMATS),
+    "kv_transfer_overlap": "a string, one of " + ", ".join(KV_TRANSFER_OVERLAP),
     **{name: "a string, one of " + ", ".join(choices) for name, choices in (
         ("scheduler", SCHEDULER_NAMES), ("router", ROUTER_NAMES), ("preemption_mode", PREEMPTION_MODES),
         ("arrival", ARRIVALS), ("trace_arrivals", TRACE_ARRIVALS), ("dtype", tuple(DTYPE_BYTES)),

@@ -9,8 +9,22 @@ TRACE = "../shared/reference/traces/splitwise_conv.csv"
 FEW = ["--num-requests", "20"]
 
 REFUSED = [
-    (["--rate", "20", "--trace", TRACE], "--rate=20.0", "trace's timestamps", "trace_arrivals='rate'"),
-    (["--arrival", "gamma", "--trace", TRACE], "--arrival='gamma'", "trace's timestamps", "trace_arrivals='rate'"),
+    (["--rate", "20", "--trace", TRACE], "--rate=20.0", "the trace sets the arrivals", "trace_arrivals='rate'"),
+    (["--arrival", "gamma", "--trace", TRACE], "--arrival='gamma'", "the trace sets the arrivals",
+     "trace_arrivals='rate'"),
+    (["--burstiness", "0.5", "--rate", "inf"], "--burstiness=0.5", "rate=inf sends every",
+     "a finite rate"),
+    (["--chunk-size", "256", "--scheduler", "vllm"], "--chunk-size=256", "only the sarathi scheduler",
+     "scheduler='sarathi'"),
+    (["--router", "least_loaded"], "--router='least_loaded'", "single engine instance", "replicas > 1"),
+    (["--swap-space-gib", "2", "--preemption-mode", "swap", "--scheduler", "static"], "--swap-space-gib=2.0",
+     "only swap preemption", "preemption_mode='swap'"),
+    (["--kv-compaction", "gather", "--kv-policy", "topk", "--kv-budget", "0.5"], "--kv-compaction='gather'",
+     "only h2o and scissorhands", "kv_policy='h2o' or 'scissorhands'"),
+    (["--gpu-expert-slots", "4"], "--gpu-expert-slots=4", "MoE expert offloading is off",
+     "an expert_placement or a non-uniform expert_routing"),
+    (["--host", "epyc-9354"], "--host='epyc-9354'", "only MoE expert offloading, swap preemption and the KV offload",
+     "one of them on"),
     (["--rate", "20", "--closed-loop-users", "4"], "--rate=20.0", "closed_loop_users", "closed_loop_users unset"),
     (["--burstiness", "0.5"], "--burstiness=0.5", "only gamma arrivals", "arrival='gamma'"),
     (["--output-tokens", "64", "--trace", TRACE], "--output-tokens='64'", "trace gives every request's lengths",
@@ -20,7 +34,7 @@ REFUSED = [
     (["--swap-space-gib", "2"], "--swap-space-gib=2.0", "only swap preemption", "preemption_mode='swap'"),
     (["--kv-budget", "100"], "--kv-budget=100.0", "dense KV policy", "a kv_policy other than dense"),
     (["--kv-heavy-fraction", "0.3", "--kv-policy", "scissorhands", "--kv-budget", "0.5"],
-     "--kv-heavy-fraction=0.3", "only h2o", "kv_policy='h2o'"),
+     "--kv-heavy-fraction=0.3", "only h2o reads it", "kv_policy='h2o'"),
     (["--kv-drop", "0.2", "--kv-policy", "h2o", "--kv-budget", "0.5"], "--kv-drop=0.2", "only scissorhands",
      "kv_policy='scissorhands'"),
     (["--kv-select-block", "8", "--kv-policy", "topk", "--kv-budget", "0.5"], "--kv-select-block=8",
@@ -42,9 +56,38 @@ ACCEPTED = [
     ["--swap-space-gib", "2", "--preemption-mode", "swap"],
     ["--kv-heavy-fraction", "0.3", "--kv-policy", "h2o", "--kv-budget", "0.5"],
     ["--rate", "20"],
+    ["--chunk-size", "256"],
+    ["--router", "least_loaded", "--replicas", "2"],
+    ["--kv-compaction", "gather", "--kv-policy", "h2o", "--kv-budget", "0.5"],
+    ["--host", "epyc-9354", "--preemption-mode", "swap"],
 ]
 
 
 @pytest.mark.parametrize("argv", ACCEPTED, ids=[" ".join(a[:2]) + "+" + " ".join(a[2:4]) for a in ACCEPTED])
 def test_the_same_flags_run_where_they_count(argv, capsys):
     assert main(["simulate", *argv, *FEW, "--json"]) == 0, capsys.readouterr().err
+
+
+def test_compare_refuses_a_flag_or_varied_key_no_variant_reads(capsys):
+    assert main(["compare", "--trace", TRACE, *FEW, "--vary", "rate=2,4", "--json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("--vary rate=2.0,4.0 changes nothing: with trace_arrivals='trace' the trace sets the "
+                        "arrivals (its timestamps; every request at t=0 in a file without them, e.g. ShareGPT); "
+                        "allowed: trace_arrivals='rate', or vary another key")
+    assert main(["compare", "--burstiness", "0.5", *FEW, "--vary", "seed=0,1", "--json"]) == 2
+    assert "--burstiness=0.5 has no effect here: only gamma arrivals" in capsys.readouterr().err
+
+
+def test_compare_keeps_a_flag_one_variant_reads(capsys):
+    """--burstiness counts in the gamma variant; --num-speculative-tokens in the draft-model one."""
+    assert main(["compare", "--burstiness", "0.5", *FEW, "--vary", "arrival=poisson,gamma", "--json"]) == 0
+    capsys.readouterr()
+
+
+def test_plan_refuses_what_its_search_sets(capsys):
+    argv = ["plan", "--target-rate", "5", "--slo-ttft-ms", "500", "--slo-tpot-ms", "50", "--json"]
+    for flag, value in (("--rate", "3"), ("--replicas", "2"), ("--num-requests", "10"), ("--trace-arrivals", "trace")):
+        assert main([*argv, flag, value]) == 2
+        assert f"{flag}=" in capsys.readouterr().err
+    assert main([*argv, "--burstiness", "3"]) == 2
+    assert "--burstiness=3.0 has no effect here" in capsys.readouterr().err

@@ -38,3 +38,15 @@ def test_next_turn_waits_for_the_previous_reply(tmp_path):
         assert rec.arrival_s[second] == rec.finish_s[first]  # sent when the reply was complete
         assert rec.first_token_s[second] > rec.finish_s[first]
     assert np.all(rec.arrival_s[[0, 2]] == 0.0)  # first turns keep the file's arrival
+
+
+def test_disaggregation_refuses_multi_turn_rather_than_reorder_turns():
+    """The P/D dispatcher sends every turn at its arrival; a turn could finish before the one it
+    continues (review: turn 2 at 0.0432 s before turn 1 at 0.0501 s), so the pair is refused."""
+    import pytest
+
+    from simulator.errors import ServesimError
+    from simulator.scenario import Scenario
+
+    with pytest.raises(ServesimError, match=r"^sharegpt_multi_turn=True is invalid with num_prefill_instances"):
+        Scenario(num_prefill_instances=1, sharegpt_multi_turn=True, trace="x.json")

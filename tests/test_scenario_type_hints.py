@@ -12,7 +12,10 @@ from simulator.scenario import Scenario
     ("scheduler", 3, "a string, one of static, vllm, sarathi"),
     ("kv_cache_dtype", 8, "a string, one of fp32, bf16, fp16, fp8, int8, int4 (or unset)"),
     ("model", 5, "a non-empty string (a name or a path)"),
-    ("acceptance_position_rates", [0.9], 'a string of comma-separated probabilities (e.g. "0.9,0.8,0.7") (or unset)'),
+    ("acceptance_position_rates", [0.9], 'a string of comma-separated probabilities (e.g. "0.9,0.8,0.7"; a TOML list '
+                                         'of numbers in a scenario file) (or unset)'),
+    ("trace_format", 1, "a string, one of splitwise, azure, burstgpt, mooncake, sharegpt, bench, lengths (or unset)"),
+    ("kv_transfer_overlap", 1, "a string, one of async, blocking"),
 ])
 def test_type_error_names_what_the_field_holds(field, value, allowed):
     with pytest.raises(ServesimError) as e:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from simulator.cli.arg_types import positive_int
 from simulator.cli.report import require_report_extra, write_report
-from simulator.cli.simulate import add_scenario_arguments, scenario_from_args
+from simulator.cli.simulate import add_scenario_arguments, refuse_inert_flags, scenario_from_args
 from simulator.errors import ServesimError
 
 
@@ -43,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
     check_destinations(args.out, args.report)  # before any work starts
     grid = merge_varies(args.vary)
     base = scenario_from_args(args)
-    total = 1 + len(variant_scenarios(base, grid))
+    variants = variant_scenarios(base, grid)
+    refuse_inert_flags(args, [base] + [v for _, v in variants], grid)
+    total = 1 + len(variants)
     bar = None
     if not args.json:
         from tqdm import tqdm

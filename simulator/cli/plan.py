@@ -11,7 +11,7 @@ from pathlib import Path
 
 from simulator.cli.arg_types import positive_float, positive_int
 from simulator.cli.report import require_report_extra, write_report
-from simulator.cli.simulate import add_scenario_arguments, scenario_from_args
+from simulator.cli.simulate import add_scenario_arguments, refuse_inert_flags, scenario_from_args
 from simulator.errors import ServesimError
 
 GRID_FLAGS = (("--models", "model"), ("--hardware", "hardware"), ("--tp", "tp"), ("--scheduler", "scheduler"))
@@ -22,7 +22,7 @@ EPILOG = ("A probe (one replica, --probe-requests requests at one rate) is susta
           "does not rise by more than 0.1 s per s between the first and last thirds; it is ok when it is "
           "sustainable and the SLO percentile of TTFT/TPOT is within the SLOs. The search starts at the "
           "saturation throughput, doubles while ok, then bisects. Other scenario options set the base; "
-          "--replicas and --num-requests are replaced by 1 and --probe-requests.")
+          "--rate, --replicas, --num-requests and --trace-arrivals are the search's own and refused.")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -88,6 +88,15 @@ def check_names(grid: dict[str, list], base) -> None:
         load_device(device)
 
 
+# typed flags the search replaces (studies/plan/sweep.py planning_base and plan/disaggregated.py)
+PLAN_SETS = {
+    "rate": "the search probes rates itself, up to --target-rate",
+    "replicas": "plan computes the replicas (each probe runs one)",
+    "num_requests": "each probe runs --probe-requests requests",
+    "trace_arrivals": "probes draw arrivals at each probed rate (trace lengths only)",
+}
+
+
 def run(args: argparse.Namespace) -> int:
     from simulator.studies import (
         SearchSettings,
@@ -98,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         plan_document,
         plan_json,
         plan_tasks,
+        planning_base,
         run_sweep,
     )
 
@@ -111,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
 
     check_destinations(args.out, args.report)  # before any work starts
     base = scenario_from_args(args)
+    for field, why in PLAN_SETS.items():  # the search sets these itself (EPILOG)
+        if getattr(args, field, None) is not None:
+            flag = "--" + field.replace("_", "-")
+            raise ServesimError(f"{flag}={getattr(args, field)!r} has no effect in plan: {why}; allowed: leave {flag} unset")
     slo = Slo(ttft_ms=base.slo_ttft_ms, tpot_ms=base.slo_tpot_ms, percentile=args.slo_percentile)
     settings = SearchSettings(probe_requests=args.probe_requests, max_probes=args.max_probes)
     if args.max_instances is not None and not args.disaggregated:
@@ -141,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     grid = build_grid(args)
     check_names(grid, base)
+    refuse_inert_flags(args, [planning_base(base, settings, slo, args.target_rate)])
     tasks = plan_tasks(base, grid, settings=settings, slo=slo, target_rate=args.target_rate)
     store_dir = Path(args.store) if args.store else default_store(tasks)
     t0 = time.perf_counter()

@@ -51,8 +51,9 @@ OPTIONS = {
                                 "KV blocks of shared prompt prefixes"),
     "--prefix-caching-policy": ("prefix_caching_policy", str, "prefix cache eviction: vllm (LRU free queue) or sglang "
                                 "(free blocks first, then LRU cached leaves)"),
-    "--kv-offloading-size-gib": ("kv_offloading_size_gib", float, "prefix caching: host memory (GiB) holding evicted "
-                                 "prefix blocks, fetched back over the host link on a hit"),
+    "--kv-offloading-size-gib": ("kv_offloading_size_gib", float, "prefix caching: host memory (GiB, summed over a "
+                                 "replica's GPUs, as vLLM's) holding evicted prefix blocks, fetched back over the host "
+                                 "link on a hit"),
     "--max-model-len": ("max_model_len", int, "longest prompt+output (default: the model's)"),
     "--num-requests": ("num_requests", int, "requests to simulate (default: 1000 synthetic, or the whole trace)"),
     "--rate": ("rate", float, "requests/s (inf = all at t=0)"),
@@ -82,7 +83,8 @@ OPTIONS = {
     "--expert-exec": ("expert_exec", str, "non-resident expert: fetch (over PCIe), cpu, fiddler (CPU below threshold), auto (default; lru: fetch)"),
     "--expert-cpu-threshold": ("expert_cpu_threshold", int, "fiddler: run on CPU when an expert has fewer tokens"),
     "--expert-prefetch-hit-rate": ("expert_prefetch_hit_rate", float, "fraction of fetches prefetched during the previous layer"),
-    "--host": ("host", str, "host CPU (MoE offloading): catalog name (see `servesim models`) or a host .toml"),
+    "--host": ("host", str, "host CPU (MoE expert offloading; its memory bounds swap space and the KV offload "
+                       "tier): catalog name (see `servesim models`) or a host .toml"),
     "--host-link-sharing": ("host_link_sharing", int, "replicas sharing one host link (transfers contend)"),
     "--moe-kv-reserve-tokens": ("moe_kv_reserve_tokens", int, "KV tokens kept on the GPU when sizing expert slots"),
     "--kv-policy": ("kv_policy", str, f"KV cache policy: {', '.join(KV_POLICY_NAMES)}"),
@@ -145,14 +147,24 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
     return base.replace(**overrides) if overrides else base
 
 
-def refuse_inert_flags(args: argparse.Namespace, s: Scenario) -> None:
-    """A flag the user typed that the final scenario never reads (e.g. --rate with a trace replayed
-    on its own timestamps) is an error, not a silently ignored setting. Raises ServesimError."""
+def refuse_inert_flags(args: argparse.Namespace, scenarios: list[Scenario], varied: dict | None = None) -> None:
+    """A flag the user typed (or a `--vary` key) that none of the scenarios a command runs ever
+    reads (e.g. --rate with a trace replayed on its own timestamps) is an error, not a silently
+    ignored setting; `scenarios[0]`'s reason is given. Raises ServesimError."""
     flag_of = {field: flag for flag, (field, _, _) in OPTIONS.items()}
-    typed = [field for field in flag_of if getattr(args, field, None) is not None]
-    for field, why, needs in inert_settings(s, typed):
-        raise ServesimError(f"{flag_of[field]}={getattr(args, field)!r} has no effect here: {why}; allowed: "
-                            f"{needs}, or leave {flag_of[field]} unset")
+    typed = [field for field in flag_of if getattr(args, field, None) is not None and field not in (varied or {})]
+    for field in typed:
+        reasons = [inert_settings(s, [field]) for s in scenarios]
+        if all(reasons):
+            _, why, needs = reasons[0][0]
+            raise ServesimError(f"{flag_of[field]}={getattr(args, field)!r} has no effect here: {why}; allowed: "
+                                f"{needs}, or leave {flag_of[field]} unset")
+    for key, values in (varied or {}).items():
+        reasons = [inert_settings(s, [key]) for s in scenarios]
+        if all(reasons):
+            _, why, needs = reasons[0][0]
+            raise ServesimError(f"--vary {key}={','.join(map(str, values))} changes nothing: {why}; allowed: {needs}, "
+                                f"or vary another key")
 
 
 def progress_bar(enabled: bool):
@@ -219,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
     if args.report:
         check_out_file(args.report)
     scenario = scenario_from_args(args)
-    refuse_inert_flags(args, scenario)
+    refuse_inert_flags(args, [scenario])
     if args.report:
         from simulator.cli.report import require_report_extra
 

@@ -6,7 +6,7 @@ import itertools
 import json
 import sys
 
-from simulator.cli.simulate import add_scenario_arguments, scenario_from_args
+from simulator.cli.simulate import add_scenario_arguments, refuse_inert_flags, scenario_from_args
 from simulator.errors import ServesimError
 
 
@@ -30,9 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", "--table-json", action="store_true", dest="as_json",
                    help="print JSON instead of a table")
     add_scenario_arguments(p, exclude=("--model",))
-    p.epilog = ("Without --num-requests: 16 prompts, all at t=0. A budget caps each sample's output at that many "
-                "tokens; it changes nothing when no output is that long (--output-tokens sets the lengths "
-                "drawn), and the table says so.")
+    p.epilog = ("Without --num-requests: 16 prompts, all at t=0 (at --rate when given). A budget caps each "
+                "sample's output at that many tokens; it changes nothing when no output is that long "
+                "(--output-tokens sets the lengths drawn), and the table says so.")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
     from simulator.studies import TtsPoint, frontier, load_accuracy
 
     base = scenario_from_args(args)
-    if args.num_requests is None:
-        base = base.replace(num_requests=16, rate=float("inf"))
+    if args.num_requests is None:  # 16 prompts, all at t=0 unless a rate is typed
+        base = base.replace(num_requests=16, rate=float("inf") if args.rate is None else base.rate)
+    refuse_inert_flags(args, [base])
     accuracy = load_accuracy(args.accuracy) if args.accuracy else {}
     models = [m.strip() for m in (args.models or base.model).split(",") if m.strip()]
     if not models:

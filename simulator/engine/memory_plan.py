@@ -123,21 +123,23 @@ def plan_memory(model: ModelSpec, device: DeviceSpec, *, dtype: str, tp: int, bl
 
 
 # vLLM refuses a swap space over 70% of the host's CPU memory (and warns above 40%): vllm/config.py,
-# CacheConfig.verify_with_parallel_config ("Too large swap space"), with the tp GPUs of a replica on one node
+# CacheConfig.verify_with_parallel_config ("Too large swap space"), with the tp GPUs of an instance on one node
 HOST_MEMORY_FRACTION = 0.7
 
 
 def check_host_memory(*, swap_space_gib: float, kv_offloading_size_gib: float, tp: int, host_memory_gib: float,
                       host_name: str) -> None:
-    """Host memory a replica pins for KV: swap space and the prefix-cache offload tier, GiB per GPU
-    (as the scenario's help and the block counts read them) times its tp GPUs, must stay within
-    HOST_MEMORY_FRACTION of the host's memory. Raises ServesimError naming both sizes and the bound."""
-    used = (swap_space_gib + kv_offloading_size_gib) * tp
+    """Host memory an engine instance pins for KV must stay within HOST_MEMORY_FRACTION of its
+    host's memory: its swap space (GiB per GPU, vLLM's swap_space, times its tp GPUs) plus its KV
+    offload tier (GiB for the whole instance: vLLM's kv_offloading_size, "the total buffer size
+    summed across all TP ranks", vllm/config/cache.py). Raises ServesimError naming the sizes in use
+    and the bound."""
+    used = swap_space_gib * tp + kv_offloading_size_gib
     bound = HOST_MEMORY_FRACTION * host_memory_gib
     if used > bound:
+        parts = ([f"swap_space_gib={swap_space_gib:g} GiB per GPU x tp={tp}"] if swap_space_gib else []) + (
+            [f"kv_offloading_size_gib={kv_offloading_size_gib:g} GiB"] if kv_offloading_size_gib else [])
         raise ServesimError(
-            f"swap_space_gib={swap_space_gib:g} + kv_offloading_size_gib={kv_offloading_size_gib:g} GiB per GPU x "
-            f"tp={tp} = {used:g} GiB of host memory is invalid; allowed: <= {HOST_MEMORY_FRACTION:.0%} of host "
-            f"{host_name}'s {host_memory_gib:g} GiB = {bound:g} GiB (vLLM refuses a larger swap space); use smaller "
-            "sizes or a --host with more memory")
-
+            f"{' + '.join(parts)} = {used:g} GiB of host memory is invalid; allowed: <= {HOST_MEMORY_FRACTION:.0%} of "
+            f"host {host_name}'s {host_memory_gib:g} GiB = {bound:g} GiB (vLLM's bound on its swap space, applied to "
+            "all pinned KV); use smaller sizes or a --host with more memory")

@@ -172,10 +172,11 @@ class PrefixCachingBlockPool(BlockPool):
             "block_size": self.block_size, "query_tokens": self.query_tokens, "query_blocks": self.query_blocks,
             "gpu_hit_blocks": self.gpu_hit_blocks, "host_hit_blocks": self.host_hit_blocks,
             "evicted_blocks": self.num_evicted,
-            "host_capacity_blocks": host.num_blocks if host else 0,
-            "host_spilled_blocks": host.num_spilled if host else 0,
-            "host_evicted_blocks": host.num_evicted if host else 0,
-            "host_fetch_s": host.fetch_s if host else 0.0,
+            # `is not None`: an empty HostKvTier is falsy (it has __len__) but still has its capacity
+            "host_capacity_blocks": host.num_blocks if host is not None else 0,
+            "host_spilled_blocks": host.num_spilled if host is not None else 0,
+            "host_evicted_blocks": host.num_evicted if host is not None else 0,
+            "host_fetch_s": host.fetch_s if host is not None else 0.0,
         }
 
 

@@ -8,9 +8,9 @@ one run (setup.py) and the GPU count behind a run's price (summary.py). Not here
 all-reduce (cost/), the memory plan's arithmetic (engine/memory_plan.py takes pp and ep),
 prefill/decode disaggregation (disagg/).
 """
-from simulator.parallel.fields import COLOCATED, check_parallel_fields, check_pd_options_used
+from simulator.parallel.fields import COLOCATED, KV_TRANSFER_OVERLAP, check_parallel_fields, check_pd_options_used
 from simulator.parallel.setup import check_parallel, engine_instances, memory_args, wrap_parallel
 from simulator.parallel.summary import num_gpus, parallel_sections
 
-__all__ = ["COLOCATED", "check_parallel", "check_parallel_fields", "check_pd_options_used", "engine_instances", "memory_args", "num_gpus",
+__all__ = ["COLOCATED", "KV_TRANSFER_OVERLAP", "check_parallel", "check_parallel_fields", "check_pd_options_used", "engine_instances", "memory_args", "num_gpus",
            "parallel_sections", "wrap_parallel"]

@@ -54,6 +54,9 @@ def check_parallel_fields(s) -> None:
                                 "closed_loop_users, samples_per_prompt > 1 or draft_model; allowed: pool sizes "
                                 "num_prefill_instances and num_decode_instances instead of replicas, open loop, "
                                 "one sample, no speculation")
+        if s.sharegpt_multi_turn:  # the disaggregated dispatcher does not hold a turn until the last one ends
+            raise ServesimError("sharegpt_multi_turn=True is invalid with num_prefill_instances (P/D "
+                                "disaggregation); allowed: false (each turn as its own request), or a colocated run")
 
 
 def _check_unused(s) -> None:

@@ -17,6 +17,7 @@ from simulator.studies.plan import (
                                     plan_document,
                                     plan_json,
                                     plan_tasks,
+                                    planning_base,
                                     run_sweep,
                                     short_cost_model,
 )
@@ -26,5 +27,5 @@ from simulator.studies.tts import TtsPoint, frontier, load_accuracy
 
 __all__ = ["disaggregated_json", "format_disaggregated", "plan_disaggregated", "SearchSettings", "Slo", "SweepStore", "TtsPoint", "compare_json", "default_store", "format_compare",
            "format_figures", "format_plan", "frontier", "import_ray", "load_accuracy", "merge_varies",
-           "plan_document", "plan_json", "plan_tasks", "roofline_figures", "run_compare", "run_sweep",
+           "plan_document", "plan_json", "plan_tasks", "planning_base", "roofline_figures", "run_compare", "run_sweep",
            "short_cost_model", "variant_scenarios"]

@@ -10,7 +10,7 @@ from simulator.workload.prefix import RequestBlockKeys, with_shared_prefix
 from simulator.workload.requests import RequestArrays
 from simulator.workload.sharegpt import previous_turns
 from simulator.workload.synthetic import ARRIVALS, LengthDist, arrival_times, synthetic_requests
-from simulator.workload.traces import load_trace
+from simulator.workload.traces import TRACE_FORMATS, load_trace
 
-__all__ = ["BenchResult", "read_bench_result", "ARRIVALS", "LengthDist", "RequestArrays", "arrival_times", "load_trace", "synthetic_requests",
+__all__ = ["TRACE_FORMATS", "BenchResult", "read_bench_result", "ARRIVALS", "LengthDist", "RequestArrays", "arrival_times", "load_trace", "synthetic_requests",
            "RequestBlockKeys", "previous_turns", "with_shared_prefix"]
