@@ -55,7 +55,7 @@ from simulator.kv import DensePolicy, build_kv_policy
 from simulator.models import ModelSpec, dtype_bytes, load_model
 from simulator.moe import build_moe_cost_models, moe_metrics, moe_requested, plan_moe
 from simulator.parallel import check_parallel, check_pd_options_used, engine_instances, memory_args, wrap_parallel
-from simulator.scenario import DEFAULT_NUM_REQUESTS, Scenario
+from simulator.scenario import DEFAULT_NUM_REQUESTS, Scenario, swap_space_used
 from simulator.speculative import Speculation
 from simulator.workload import (
     LengthDist,
@@ -174,7 +174,7 @@ def _prompts(s: Scenario, rng: np.random.Generator) -> RequestArrays:
 def _check_host_memory(s: Scenario) -> None:
     """Swap space (swap preemption) and the KV offload tier (prefix caching) of one engine instance
     (its own tp: a P/D pool's) fit the scenario's host."""
-    swap = s.swap_space_gib if s.preemption_mode == "swap" and s.scheduler != "static" else 0.0
+    swap = s.swap_space_gib if swap_space_used(s) else 0.0
     if swap or s.kv_offloading_size_gib:
         host = load_host(s.host)
         check_host_memory(swap_space_gib=swap, kv_offloading_size_gib=s.kv_offloading_size_gib, tp=s.tp,

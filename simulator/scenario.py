@@ -265,8 +265,9 @@ MOE_OFFLOAD_FIELDS = ("gpu_expert_slots", "expert_exec", "expert_cpu_threshold",
                       "host_link_sharing", "moe_kv_reserve_tokens")
 
 
-def _swap_used(s: Scenario) -> bool:
-    return s.preemption_mode == "swap" and s.scheduler != "static"  # the static scheduler never preempts
+def swap_space_used(s: Scenario) -> bool:
+    """Whether the run allocates the swap space: swap preemption, which the static scheduler never does."""
+    return s.preemption_mode == "swap" and s.scheduler != "static"
 
 
 # (fields, when they do nothing, why, what would make them count); the first rule that applies is reported
@@ -286,7 +287,7 @@ INERT_RULES = (
      "a single engine instance has nothing to route", "replicas > 1"),
     (SPECULATIVE_FIELDS, lambda s: not s.draft_model, "speculative decoding is off without draft_model",
      "a draft_model"),
-    (("swap_space_gib",), lambda s: not _swap_used(s), "only swap preemption (vllm or sarathi scheduler) uses the "
+    (("swap_space_gib",), lambda s: not swap_space_used(s), "only swap preemption (vllm or sarathi scheduler) uses the "
      "swap space", "preemption_mode='swap'"),
     (("kv_budget",), lambda s: s.kv_policy == "dense", "the dense KV policy keeps every token",
      "a kv_policy other than dense"),
@@ -299,7 +300,7 @@ INERT_RULES = (
      "kv_policy='block_topk'"),
     (MOE_OFFLOAD_FIELDS, lambda s: not moe_requested(s), "MoE expert offloading is off",
      "an expert_placement or a non-uniform expert_routing"),
-    (("host",), lambda s: not (moe_requested(s) or _swap_used(s) or s.kv_offloading_size_gib),
+    (("host",), lambda s: not (moe_requested(s) or swap_space_used(s) or s.kv_offloading_size_gib),
      "only MoE expert offloading, swap preemption and the KV offload tier use the host CPU and its memory",
      "one of them on"),
 )

@@ -124,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
     for field, why in PLAN_SETS.items():  # the search sets these itself (EPILOG)
         if getattr(args, field, None) is not None:
             flag = "--" + field.replace("_", "-")
-            raise ServesimError(f"{flag}={getattr(args, field)!r} has no effect in plan: {why}; allowed: leave {flag} unset")
+            raise ServesimError(f"{flag}={getattr(args, field)!r} has no effect in plan: {why}; allowed: leave "
+                                f"{flag} unset")
     slo = Slo(ttft_ms=base.slo_ttft_ms, tpot_ms=base.slo_tpot_ms, percentile=args.slo_percentile)
     settings = SearchSettings(probe_requests=args.probe_requests, max_probes=args.max_probes)
     if args.max_instances is not None and not args.disaggregated:

@@ -76,7 +76,7 @@ class ProfiledCostModel:
                 seconds = layer.attention_predictor(op, self.kv_dtype, **self._heads)
                 if seconds is not None:
                     self._fast_attention[op] = (seconds, layer.kind)
-        self._attention_kernel_cache: dict[tuple, tuple] = {}  # (op, calls, b, n, ctx) -> (answer, extrapolated)
+        self._attention_kernel_cache: dict[tuple, tuple] = {}  # (op, calls, b, n, ctx) -> (seconds, source)
 
     # ---- kernel lookups -------------------------------------------------------------------
     def _kernel(self, op: str, calls: float, **dims: int) -> tuple[float, str] | None:
