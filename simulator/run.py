@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Callable
 
 import numpy as np
@@ -176,9 +176,15 @@ def _check_host_memory(s: Scenario) -> None:
     (its own tp: a P/D pool's) fit the scenario's host."""
     swap = s.swap_space_gib if swap_space_used(s) else 0.0
     if swap or s.kv_offloading_size_gib:
-        host = load_host(s.host)
+        host = _host(s.host)
         check_host_memory(swap_space_gib=swap, kv_offloading_size_gib=s.kv_offloading_size_gib, tp=s.tp,
                           host_memory_gib=host.memory_gib, host_name=host.name)
+
+
+@lru_cache(maxsize=8)
+def _host(name_or_path: str):
+    """load_host, read once per process: every engine instance of a run checks the same host."""
+    return load_host(name_or_path)
 
 
 def check_parallelism(s: Scenario, model: ModelSpec) -> None:

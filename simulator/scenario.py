@@ -306,17 +306,14 @@ INERT_RULES = (
 )
 
 
-def inert_settings(s: Scenario, names) -> list[tuple[str, str, str]]:
-    """(field, why it does nothing, what would make it count) for each of `names` (the fields a
-    user set explicitly) that the scenario `s` never reads, e.g. rate with a trace replayed on its
-    own timestamps. Callers refuse these rather than run with a setting silently ignored."""
-    out = []
-    for name in names:
-        for fields_, applies, why, needs in INERT_RULES:
-            if name in fields_ and applies(s):
-                out.append((name, why, needs))
-                break
-    return out
+def inert_reason(s: Scenario, name: str) -> tuple[str, str] | None:
+    """(why it does nothing, what would make it count) when the scenario `s` never reads the field
+    `name` (e.g. rate with a trace replayed on its own timestamps), else None. Callers refuse a
+    setting the user gave explicitly rather than run with it silently ignored."""
+    for fields_, applies, why, needs in INERT_RULES:
+        if name in fields_ and applies(s):
+            return why, needs
+    return None
 
 
 def _bad(s: Scenario, name: str, allowed: str) -> None:

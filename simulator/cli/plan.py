@@ -11,7 +11,7 @@ from pathlib import Path
 
 from simulator.cli.arg_types import positive_float, positive_int
 from simulator.cli.report import require_report_extra, write_report
-from simulator.cli.simulate import add_scenario_arguments, refuse_inert_flags, scenario_from_args
+from simulator.cli.simulate import FLAG_OF, add_scenario_arguments, refuse_inert_flags, scenario_from_args
 from simulator.errors import ServesimError
 
 GRID_FLAGS = (("--models", "model"), ("--hardware", "hardware"), ("--tp", "tp"), ("--scheduler", "scheduler"))
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     base = scenario_from_args(args)
     for field, why in PLAN_SETS.items():  # the search sets these itself (EPILOG)
         if getattr(args, field, None) is not None:
-            flag = "--" + field.replace("_", "-")
+            flag = FLAG_OF[field]
             raise ServesimError(f"{flag}={getattr(args, field)!r} has no effect in plan: {why}; allowed: leave "
                                 f"{flag} unset")
     slo = Slo(ttft_ms=base.slo_ttft_ms, tpot_ms=base.slo_tpot_ms, percentile=args.slo_percentile)

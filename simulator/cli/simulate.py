@@ -13,7 +13,7 @@ from simulator.scenario import (
     ROUTER_NAMES,
     SCHEDULER_NAMES,
     Scenario,
-    inert_settings,
+    inert_reason,
     load_scenario,
 )
 
@@ -113,6 +113,9 @@ OPTIONS = {
 }
 
 
+FLAG_OF = {field: flag for flag, (field, _, _) in OPTIONS.items()}  # Scenario field -> its option
+
+
 def add_scenario_arguments(p: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
     """The scenario options; `exclude` leaves flags out for a command that redefines them."""
     p.add_argument("--scenario", metavar="FILE.toml", help="scenario file; options below override it")
@@ -151,20 +154,19 @@ def refuse_inert_flags(args: argparse.Namespace, scenarios: list[Scenario], vari
     """A flag the user typed (or a `--vary` key) that none of the scenarios a command runs ever
     reads (e.g. --rate with a trace replayed on its own timestamps) is an error, not a silently
     ignored setting; `scenarios[0]`'s reason is given. Raises ServesimError."""
-    flag_of = {field: flag for flag, (field, _, _) in OPTIONS.items()}
-    typed = [field for field in flag_of if getattr(args, field, None) is not None and field not in (varied or {})]
-    for field in typed:
-        reasons = [inert_settings(s, [field]) for s in scenarios]
-        if all(reasons):
-            _, why, needs = reasons[0][0]
-            raise ServesimError(f"{flag_of[field]}={getattr(args, field)!r} has no effect here: {why}; allowed: "
-                                f"{needs}, or leave {flag_of[field]} unset")
-    for key, values in (varied or {}).items():
-        reasons = [inert_settings(s, [key]) for s in scenarios]
-        if all(reasons):
-            _, why, needs = reasons[0][0]
-            raise ServesimError(f"--vary {key}={','.join(map(str, values))} changes nothing: {why}; allowed: {needs}, "
-                                f"or vary another key")
+    def reason(field: str) -> tuple[str, str] | None:
+        reasons = [inert_reason(s, field) for s in scenarios]
+        return reasons[0] if all(reasons) else None
+
+    varied = varied or {}
+    for flag, (field, _, _) in OPTIONS.items():
+        if getattr(args, field, None) is not None and field not in varied and (got := reason(field)):
+            raise ServesimError(f"{flag}={getattr(args, field)!r} has no effect here: {got[0]}; allowed: "
+                                f"{got[1]}, or leave {flag} unset")
+    for key, values in varied.items():
+        if got := reason(key):
+            raise ServesimError(f"--vary {key}={','.join(map(str, values))} changes nothing: {got[0]}; allowed: "
+                                f"{got[1]}, or vary another key")
 
 
 def progress_bar(enabled: bool):
