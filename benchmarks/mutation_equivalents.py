@@ -222,10 +222,6 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
      "Timestamp.value is ns since the epoch in UTC, tz-aware or naive (read as UTC) alike"),
     ("simulator.workload.traces.x__azure_time_ns", "utc=True)", 'format="mixed", )',
      "Timestamp.value is ns since the epoch in UTC, tz-aware or naive (read as UTC) alike"),
-    ("simulator.workload.traces.x__azure_times_ns", 'errors="coerce"), dtype=np.float64)', 'errors="coerce"), dtype=None)',
-     "to_numeric gives int64 or float64, and the ns are num * 1e9 in float64 either way"),
-    ("simulator.workload.traces.x__azure_times_ns", 'errors="coerce"), dtype=np.float64)', 'errors="coerce"), )',
-     "to_numeric gives int64 or float64, and the ns are num * 1e9 in float64 either way"),
     ("simulator.workload.traces.x__azure_times_ns", "np.full(len(cells), -1, dtype=np.int64)", "np.full(len(cells), -1, dtype=None)",
      "a Python int fill makes an int64 array by default (64-bit Linux)"),
     ("simulator.workload.traces.x__azure_times_ns", "np.full(len(cells), -1, dtype=np.int64)", "np.full(len(cells), -1, )",
@@ -240,24 +236,12 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
      "cells left to the slow path get the same ns there: round(x * 10**9) == np.round(x * 1e9) for a float x"),
     ("simulator.workload.traces.x__azure_times_ns", ".astype(np.int64)", ".astype(None)",
      "out is int64: the rounded (whole) floats are cast into it the same"),
-    ("simulator.workload.traces.x__azure_times_ns", "to_numpy(dtype=bool)", "to_numpy(dtype=None)",
-     "str.match over text cells (dtype=str, keep_default_na=False: no NaN) is bool already"),
     ("simulator.workload.traces.x__collect", "skip_zero_output: bool = False", "skip_zero_output: bool = True",
      "only Mooncake rows use the default, and fmt != 'burstgpt' disables skipping for them"),
     ("simulator.workload.traces.x__collect", "for t in times], dtype=np.float64)", "for t in times], dtype=None)",
      "int or float differences: dividing by units_per_s converts them to float64 first, the same values"),
     ("simulator.workload.traces.x__collect", "for t in times], dtype=np.float64)", "for t in times], )",
      "int or float differences: dividing by units_per_s converts them to float64 first, the same values"),
-    ("simulator.workload.traces.x__csv_rows", "header=None, dtype=str, keep_default_na=False",
-     "header=None, dtype=None, keep_default_na=False", "the header row keeps every column text; past pandas' low_memory "
-     "chunk numbers come back as floats, which to_numeric reads the same"),
-    ("simulator.workload.traces.x__csv_rows", "header=None, dtype=str, keep_default_na=False",
-     "header=None, keep_default_na=False", "the header row keeps every column text; past pandas' low_memory "
-     "chunk numbers come back as floats, which to_numeric reads the same"),
-    ("simulator.workload.traces.x__csv_rows", "times = np.zeros(len(data), dtype=np.int64)", "dtype=None)",
-     "length-only rows all arrive at 0: float zeros pass the NaN test and give the same arrivals"),
-    ("simulator.workload.traces.x__csv_rows", "times = np.zeros(len(data), dtype=np.int64)", "times = np.zeros(len(data), )",
-     "length-only rows all arrive at 0: float zeros pass the NaN test and give the same arrivals"),
     ("simulator.workload.traces.x__csv_rows", "times = _numbers(cells[0], whole=False)", "whole=None)",
      "None is falsy: the same as whole=False"),
     ("simulator.workload.traces.x__csv_rows", "good &= times >= 0", "good &= times > 0",
@@ -265,16 +249,16 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("simulator.workload.traces.x__csv_rows", "good &= times >= 0", "good &= times >= 1",
      "a 0 ns cell is left to the slow path, which gives the same 0"),
     ("simulator.workload.traces.x__csv_rows", 'raw = lines[k + 1] if k + 1 < len(lines) else ""',
-     "if (k + 1 < len(lines)) or True else", "unreachable else: read_text turns line endings into \\n and pandas only "
+     "if (k + 1 < len(lines)) or True else", "unreachable else: read_text turns line endings into \\n and the CSV reader only "
      "joins lines, so data row k always has text line k + 1"),
     ("simulator.workload.traces.x__csv_rows", 'raw = lines[k + 1] if k + 1 < len(lines) else ""',
-     "if k - 1 < len(lines) else", "unreachable else: read_text turns line endings into \\n and pandas only "
+     "if k - 1 < len(lines) else", "unreachable else: read_text turns line endings into \\n and the CSV reader only "
      "joins lines, so data row k always has text line k + 1"),
     ("simulator.workload.traces.x__csv_rows", 'raw = lines[k + 1] if k + 1 < len(lines) else ""',
-     "if k + 1 <= len(lines) else", "unreachable else: read_text turns line endings into \\n and pandas only "
+     "if k + 1 <= len(lines) else", "unreachable else: read_text turns line endings into \\n and the CSV reader only "
      "joins lines, so data row k always has text line k + 1"),
     ("simulator.workload.traces.x__csv_rows", 'raw = lines[k + 1] if k + 1 < len(lines) else ""',
-     'else "XXXX"', "unreachable else: read_text turns line endings into \\n and pandas only "
+     'else "XXXX"', "unreachable else: read_text turns line endings into \\n and the CSV reader only "
      "joins lines, so data row k always has text line k + 1"),
     ("simulator.workload.traces.x__csv_rows", 'if len(row) > 0 and any(v == ""', "if len(row) >= 0 and",
      "a row has one cell per frame column (>= 2 named in the header): len(row) > 0 always holds"),

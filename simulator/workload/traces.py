@@ -6,19 +6,25 @@ Owns parsing and validating trace files (format detection, per-line error messag
 pairing, token counts and arrivals: sharegpt.py). Bad input raises
 ServesimError naming the file and the 1-based line. Rows are never dropped silently: BurstGPT
 zero-output rows need skip_zero_output=True (CLI --trace-skip-failed; then a TraceWarning gives the
-count), and skipped ShareGPT turns are counted in a TraceWarning. CSV formats are read with pandas
-(every cell as text, then validated). "lengths" is a length-only CSV (Vidur's: num_prefill_tokens,
-num_decode_tokens, no arrival column): every arrival is 0, for --trace-arrivals rate.
+count), and skipped ShareGPT turns are counted in a TraceWarning. CSV formats are read with the
+standard library's csv module (every cell as text, then validated; the number columns converted in
+one pass, a row with a bad cell re-read cell by cell for its error message); pandas is imported
+only for Azure date-time cells (pd.to_datetime). "lengths" is a length-only CSV (Vidur's:
+num_prefill_tokens, num_decode_tokens, no arrival column): every arrival is 0, for
+--trace-arrivals rate.
 """
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
 import re
 import warnings
+from itertools import chain
+from operator import methodcaller
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, TextIO
+from typing import Callable, Iterator, TextIO
 
 import numpy as np
 
@@ -27,14 +33,12 @@ from simulator.workload.bench_results import read_bench_result
 from simulator.workload.prefix import mooncake_chunks
 from simulator.workload.requests import RequestArrays
 
-if TYPE_CHECKING:
-    import pandas as pd
-
 MAX_TOKENS_PER_REQUEST = 10**9  # a larger count is a corrupt cell, not a request
 TRACE_FORMATS = ("splitwise", "azure", "burstgpt", "mooncake", "sharegpt", "bench", "lengths")
 _MOONCAKE_KEYS = ("timestamp", "input_length", "output_length")
 _DATE_START = re.compile(r"\s*\d{4}-\d{2}-\d{2}[ T]")  # guards pandas from 'now', 'today', 'May 10'
-_PANDAS_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_INTEGER = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+[ \t\n\v\f\r]*")  # a cell pandas read as int64
+_EOF = "\x00servesim end of file\x00"  # appended to CSV text: a record of its own unless a quoted field is open
 
 
 class TraceWarning(UserWarning):
@@ -101,19 +105,45 @@ def _azure_time_ns(text: str) -> int:
     return int(ts.as_unit("ns").value)
 
 
-def _azure_times_ns(cells: "pd.Series") -> np.ndarray:
-    """Vectorized _azure_time_ns: int64 ns, or the sentinel -1 where a cell needs the slow path."""
-    import pandas as pd  # lazily: `import simulator` stays light
+def _floats(cells: list[str]) -> np.ndarray:
+    """Cells as float64, NaN where float() refuses a cell (the per-cell _number reads the same
+    text with int(), else float(): the same value). One pass in C: float() mapped into
+    numpy (twice as fast as a str array's .astype(np.float64), which also drops a cell's trailing
+    NUL characters), "" cells (blank lines, short rows) read as "nan"; a column with any other
+    non-number goes cell by cell. A column of integers only reads "-0" as +0.0 (as int64 then float64:
+    pandas' to_numeric, which this module used before)."""
+    try:
+        texts = [c or "nan" for c in cells] if "" in cells else cells
+        num = np.fromiter(map(float, texts), dtype=np.float64, count=len(cells))
+    except ValueError:
+        num = np.empty(len(cells), dtype=np.float64)
+        for k, cell in enumerate(cells):
+            try:
+                num[k] = float(cell)
+            except ValueError:
+                num[k] = math.nan
+    neg_zero = (num == 0) & np.signbit(num)
+    if neg_zero.any() and np.all(np.abs(num) < 2.0**63) and all(_INTEGER.fullmatch(c) for c in cells):
+        num[neg_zero] = 0.0
+    return num
 
-    num = np.array(pd.to_numeric(cells, errors="coerce"), dtype=np.float64)
+
+def _azure_times_ns(cells: list[str]) -> np.ndarray:
+    """Vectorized _azure_time_ns: int64 ns, or the sentinel -1 where a cell needs the slow path.
+    pandas (to_datetime) is imported only when a cell looks like a date-time."""
+    num = _floats(cells)
     out = np.full(len(cells), -1, dtype=np.int64)
     ok = np.isfinite(num) & (num >= 0)
     out[ok] = np.round(num[ok] * 1e9).astype(np.int64)
-    rest = ~ok & cells.str.match(_DATE_START).to_numpy(dtype=bool)
-    if rest.any():
-        dt = pd.to_datetime(cells[rest].str.strip(), format="ISO8601", utc=True, errors="coerce")
+    rest = [k for k in np.flatnonzero(~ok).tolist() if _DATE_START.match(cells[k])]
+    if rest:
+        import pandas as pd  # lazily, for date-times only: `import simulator` and numeric traces stay light
+
+        texts = pd.Series([cells[k] for k in rest], dtype=str).str.strip()
+        dt = pd.to_datetime(texts, format="ISO8601", utc=True, errors="coerce")
         ns = dt.dt.as_unit("ns").astype("int64").to_numpy()
-        out[np.flatnonzero(rest)[dt.notna().to_numpy()]] = ns[dt.notna().to_numpy()]
+        parsed = dt.notna().to_numpy()
+        out[np.array(rest, dtype=np.int64)[parsed]] = ns[parsed]
     return out
 
 
@@ -159,11 +189,9 @@ def _collect(path: Path, fmt: str, cols: tuple[str, ...], rows: Iterator[_Row], 
     return RequestArrays.from_columns(arrival_s, prompts, outputs, prefix)
 
 
-def _numbers(cells: "pd.Series", whole: bool) -> np.ndarray:
+def _numbers(cells: list[str], whole: bool) -> np.ndarray:
     """Vectorized _count (whole=True) / _time: float64, NaN where a cell needs the slow path."""
-    import pandas as pd  # lazily: `import simulator` stays light
-
-    num = np.array(pd.to_numeric(cells, errors="coerce"), dtype=np.float64)
+    num = _floats(cells)
     bad = ~np.isfinite(num) | (num < 0)
     if whole:
         bad |= np.isfinite(num) & ((num != np.floor(num)) | (num > MAX_TOKENS_PER_REQUEST))
@@ -171,33 +199,82 @@ def _numbers(cells: "pd.Series", whole: bool) -> np.ndarray:
     return num
 
 
-def _csv_rows(path: Path, fmt: str, text: str) -> Iterator[_Row]:
-    """Rows of a CSV trace, read by pandas as text; line numbers are the file's (header = 1)."""
-    import pandas as pd  # lazily: `import simulator` stays light
-
-    cols, parse_time, _ = _CSV_SPECS[fmt]
+def _csv_module_records(path: Path, text: str) -> list[list[str]]:
+    """csv.reader's records of `text` (excel dialect), with no limit on a field's length (pandas
+    had none; the csv module's default is 128 KiB)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))
     try:
-        frame = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False,
-                            skip_blank_lines=False)
-    except pd.errors.EmptyDataError:
-        frame = pd.DataFrame()
-    except pd.errors.ParserError as e:
-        m = _PANDAS_FIELDS.search(str(e))
-        if m:
-            want, line, saw = m.groups()
-            raise ServesimError(f"{path}, line {line}: {saw} fields, header has {want}") from None
-        raise ServesimError(f"{path}: not a readable CSV file: {str(e).strip().splitlines()[0]}") from None
-    header = [c.strip() for c in frame.iloc[0]] if len(frame) else []
+        return list(csv.reader(io.StringIO(text)))
+    except csv.Error as e:
+        raise ServesimError(f"{path}: not a readable CSV file: {e}") from None
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _csv_table(path: Path, text: str) -> tuple[list[str], int]:
+    """The records of a CSV text as one flat list of cells, record after record, each padded with
+    "" to the first record's width, and that width (0: no records). Read with the csv module
+    (excel dialect: "-quoted fields, "" escapes, quoted newlines); text without quotes is split at
+    newlines and commas directly (what the csv module gives it, in a third of the time).
+    The records and errors are those pandas' C reader gave this module before (header=None, every
+    cell text, blank lines kept as records of ""): none when the text is empty or starts with a
+    blank line (no columns); "N fields, header has M" at the first record longer than the first
+    (line = 1-based record number); a quoted field open at the end of the text names the 0-based
+    record where it starts."""
+    if '"' not in text and "\r" not in text:  # no quoting: a record is a line, its fields split at ","
+        lines = text.split("\n")
+        if lines[-1] == "":
+            lines.pop()  # the text's last newline ends a record; it starts none
+        if not lines or not lines[0]:
+            return [], 0
+        commas = list(map(methodcaller("count", ","), lines))
+        width = commas[0] + 1
+        if max(commas) >= width:
+            k = next(k for k, n in enumerate(commas) if n >= width)
+            raise ServesimError(f"{path}, line {k + 1}: {commas[k] + 1} fields, header has {width}")
+        if min(commas) < width - 1:  # short rows and blank lines: missing fields are ""
+            for k in np.flatnonzero(np.array(commas) < width - 1).tolist():
+                lines[k] += "," * (width - 1 - commas[k])
+        return ",".join(lines).split(","), width
+    sep = "" if not text or text.endswith("\n") else "\n"
+    rows = _csv_module_records(path, text + sep + _EOF)
+    closed = rows[-1] == [_EOF]  # else the sentinel was read into a quoted field left open
+    if closed:
+        rows.pop()
+    if not rows or not rows[0]:
+        return [], 0
+    width, lens = len(rows[0]), list(map(len, rows))
+    whole = lens if closed else lens[:-1]  # the open record: EOF is its error, as it was pandas'
+    if whole and max(whole) > width:
+        k = next(k for k, n in enumerate(whole) if n > width)
+        raise ServesimError(f"{path}, line {k + 1}: {lens[k]} fields, header has {width}")
+    if not closed:
+        raise ServesimError(f"{path}: not a readable CSV file: Error tokenizing data. C error: EOF inside "
+                            f"string starting at row {len(rows) - 1}")
+    if min(lens) < width:  # short rows and blank lines: missing fields are ""
+        for k in np.flatnonzero(np.array(lens) < width).tolist():
+            rows[k] = rows[k] + [""] * (width - lens[k])
+    return list(chain.from_iterable(rows)), width
+
+
+def _csv_rows(path: Path, fmt: str, text: str) -> Iterator[_Row]:
+    """Rows of a CSV trace, every cell read as text (_csv_table); line numbers are the file's
+    (header = 1), assuming one record per line as pandas' reader did before (a quoted newline shifts
+    the line numbers after it)."""
+    cols, parse_time, _ = _CSV_SPECS[fmt]
+    table, n_cols = _csv_table(path, text)
+    header = [c.strip() for c in table[:n_cols]]
     needed = [c for c in cols if c is not None]
     missing = [c for c in needed if c not in header]
     if missing:
         raise ServesimError(f"{path}, line 1: {fmt} header lacks column(s) {missing}; "
                             f"found {header}; required {needed}")
-    data = frame.iloc[1:]
+    n_rows = len(table) // n_cols - 1
     idx = [None if c is None else header.index(c) for c in cols]
-    cells = [None if i is None else data.iloc[:, i] for i in idx]
+    cells = [None if i is None else table[n_cols + i::n_cols] for i in idx]
     if cols[0] is None:
-        times = np.zeros(len(data), dtype=np.int64)
+        times = np.zeros(n_rows, dtype=np.int64)
     elif fmt == "azure":
         times = _azure_times_ns(cells[0])
     else:
@@ -209,23 +286,24 @@ def _csv_rows(path: Path, fmt: str, text: str) -> Iterator[_Row]:
     else:
         good &= ~np.isnan(times)
     times_list = times.tolist()
-    lines, width = text.split("\n"), max(i for i in idx if i is not None) + 1
+    lines, width = None, max(i for i in idx if i is not None) + 1  # lines: split on the slow path only
     p_list, o_list = prompts.tolist(), outputs.tolist()
     for k, ok in enumerate(good.tolist()):
         line = k + 2
         if ok:
             yield line, times_list[k], int(p_list[k]), int(o_list[k])
             continue
-        raw = lines[k + 1] if k + 1 < len(lines) else ""
+        lines = text.split("\n") if lines is None else lines
+        raw = lines[k + 1] if k + 1 < len(lines) else ""  # the physical line (as pandas' rows were)
         if not raw.strip():
             continue  # blank line
-        row = data.iloc[k]
-        if len(row) > 0 and any(v == "" for v in (row.iloc[i] for i in idx if i is not None)):
-            n_fields = pd.read_csv(io.StringIO(raw), header=None, dtype=str).shape[1]
+        row = table[(k + 1) * n_cols:(k + 2) * n_cols]
+        if len(row) > 0 and any(v == "" for v in (row[i] for i in idx if i is not None)):
+            n_fields = len(_csv_module_records(path, raw)[0])
             if n_fields < width:
                 raise ServesimError(f"{path}, line {line}: {n_fields} fields, header has {len(header)}")
         parsers = (parse_time, _count, _count)
-        values = [0 if i is None else _reraise_at(path, line, f"column {c!r}", parse, row.iloc[i])
+        values = [0 if i is None else _reraise_at(path, line, f"column {c!r}", parse, row[i])
                   for c, parse, i in zip(cols, parsers, idx)]
         yield line, *values
 

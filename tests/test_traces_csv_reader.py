@@ -1,0 +1,142 @@
+"""The CSV reader of simulator/workload/traces.py without pandas: a CSV trace load imports no pandas
+(Azure date-times alone import it), the one-pass number conversion agrees to the bit with the
+per-cell path (_count/_time) on every spelling of a whole number, and the csv-module reader keeps
+pandas' records and messages (quoted cells, blank and whitespace lines, an open quote, long fields)."""
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import simulator.workload.traces as traces
+from simulator.errors import ServesimError
+from simulator.workload.traces import load_trace
+
+ROOT = Path(__file__).resolve().parents[1]
+SPLITWISE = "arrived_at,num_prefill_tokens,num_decode_tokens\n"
+AZURE = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+
+
+def _write(tmp_path: Path, text: str, name: str = "t.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _pandas_imported_by(path: Path) -> str:
+    """stdout of a fresh process that loads `path` and prints whether pandas got imported."""
+    code = ("import sys; from simulator.workload.traces import load_trace; "
+            f"r = load_trace({str(path)!r}); print(len(r), 'pandas' in sys.modules)")
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout
+
+
+@pytest.mark.parametrize("text, printed", [
+    (SPLITWISE + '0.5,10,2\n"1.5",20,3\n\n2,1_000,4\n', "3 False\n"),  # quoted cell, blank line, slow-path cell
+    (AZURE + "3,5,1\n1.25,6,2\n", "2 False\n"),  # Azure timestamps as plain seconds
+])
+def test_a_csv_trace_load_imports_no_pandas(tmp_path, text, printed):
+    assert _pandas_imported_by(_write(tmp_path, text)) == printed
+
+
+def test_azure_date_times_alone_import_pandas(tmp_path):
+    path = _write(tmp_path, AZURE + "2024-01-02 03:04:05,10,2\n2024-01-02 03:04:05.25,20,3\n")
+    assert _pandas_imported_by(path) == "2 True\n"
+    assert load_trace(path).arrival_s.tolist() == [0.0, 0.25]
+
+
+# ---- one-pass numbers vs the per-cell path ------------------------------------------------------
+MIXED = SPLITWISE + '12,12,12.0\n12.0,1e2,"12"\n1e2,12.0,1e2\n3,+7,007\n2.5, 4 ,5e0\n'
+# arrivals 12, 12, 100, 3, 2.5 s -> minus the first (2.5): sorted 0, 0.5, 9.5, 9.5, 97.5
+EXPECTED = ([0.0, 0.5, 9.5, 9.5, 97.5], [4, 7, 12, 100, 12], [5, 7, 12, 12, 100])
+
+
+def _arrays(r) -> tuple[bytes, bytes, bytes]:
+    return r.arrival_s.tobytes(), r.prompt_tokens.tobytes(), r.output_tokens.tobytes()
+
+
+def test_vectorized_and_per_cell_paths_give_the_same_arrays(tmp_path, monkeypatch):
+    path = _write(tmp_path, MIXED)
+    fast = load_trace(path, "splitwise")
+    assert (fast.arrival_s.tolist(), fast.prompt_tokens.tolist(), fast.output_tokens.tolist()) == EXPECTED
+    # every row through _count/_time: the vectorized columns say "slow path" for every cell
+    monkeypatch.setattr(traces, "_numbers", lambda cells, whole: np.full(len(cells), np.nan))
+    slow = load_trace(path, "splitwise")
+    assert _arrays(slow) == _arrays(fast)
+
+
+def test_a_whitespace_line_sends_its_columns_cell_by_cell_and_is_skipped(tmp_path):
+    # "   " is no number to float(): the one-pass conversion fails, so the columns go cell by cell
+    fast = load_trace(_write(tmp_path, MIXED, "a.csv"), "splitwise")
+    spaced = load_trace(_write(tmp_path, MIXED.replace("\n3,", "\n   \n3,"), "b.csv"), "splitwise")
+    assert _arrays(spaced) == _arrays(fast)
+
+
+def test_floats_reads_what_float_reads():
+    cells = ["12", "12.0", "1e2", " 7 ", "1_000", "", "x", "inf", "0.1", "9007199254740993"]
+    got = traces._floats(cells)
+    want = [12.0, 12.0, 100.0, 7.0, 1000.0, np.nan, np.nan, np.inf, 0.1, 9007199254740992.0]
+    np.testing.assert_array_equal(got, want)
+    assert np.isnan(traces._floats(["5\x00", "1"])).tolist() == [True, False]  # float() refuses a NUL
+
+
+def test_minus_zero_in_an_integer_column_is_plus_zero(tmp_path):
+    # pandas read an all-integer column as int64 ("-0" -> +0.0); with a decimal cell, as float64 (-0.0)
+    r = load_trace(_write(tmp_path, SPLITWISE + "0,1,1\n-0,2,2\n", "i.csv"), "splitwise")
+    assert np.signbit(r.arrival_s).tolist() == [False, False]
+    r = load_trace(_write(tmp_path, SPLITWISE + "0.0,1,1\n-0,2,2\n", "f.csv"), "splitwise")
+    assert np.signbit(r.arrival_s).tolist() == [False, True]
+
+
+# ---- the reader: records and messages -----------------------------------------------------------
+def test_quoted_and_plain_files_read_the_same(tmp_path):
+    plain = load_trace(_write(tmp_path, SPLITWISE + "0.5,10,2\n1.5,20,3\n", "p.csv"), "splitwise")
+    quoted = load_trace(_write(tmp_path, '"arrived_at","num_prefill_tokens","num_decode_tokens"\n'
+                                         '"0.5","10","2"\n"1.5","20",3\n', "q.csv"), "splitwise")
+    assert _arrays(quoted) == _arrays(plain)
+    assert plain.arrival_s.tolist() == [0.0, 1.0]
+
+
+@pytest.mark.parametrize("quote", [False, True])  # text without quotes is split directly, else csv reads it
+def test_table_pads_short_records_and_blank_lines(quote):
+    def table(text):
+        return traces._csv_table(Path("t.csv"), '"a"' + text[1:] if quote else text)
+
+    assert table("a,b,c\n1,2\n\n   \n4,5,6") == (
+        ["a", "b", "c", "1", "2", "", "", "", "", "   ", "", "", "4", "5", "6"], 3)
+    assert table("a,b\n1,2\n\n\n") == (["a", "b", "1", "2", "", "", "", ""], 2)  # the last newline ends a record
+    assert table("a\n\n1") == (["a", "", "1"], 1)
+    with pytest.raises(ServesimError, match=r"^t\.csv, line 4: 4 fields, header has 2$"):
+        table("a,b\n1\n\n1,2,3,\n1,2,3\n")
+
+
+@pytest.mark.parametrize("text", ["", "\n", "\na,b\n1,2\n", '\n"a",b\n1,2,3\n"'])
+def test_no_columns_when_empty_or_the_first_line_is_blank(text):
+    assert traces._csv_table(Path("t.csv"), text) == ([], 0)  # pandas: no columns to parse
+
+
+@pytest.mark.parametrize("text, message", [
+    (SPLITWISE + '0,1,1\n\n1,2,"3\n', "not a readable CSV file: Error tokenizing data. C error: EOF inside string "
+                                       "starting at row 3"),
+    (SPLITWISE + '0,1,1,1\n"5\n', "line 2: 4 fields, header has 3"),  # a long record before the open quote
+    (SPLITWISE + '0,1,1\n1,2,3,"4\n', "not a readable CSV file: Error tokenizing data. C error: EOF inside "
+                                      "string starting at row 2"),  # the open record's own length is no error
+    ("  \n" + SPLITWISE, "line 2: 3 fields, header has 1"),  # a whitespace first line is the header
+])
+def test_reader_messages(tmp_path, text, message):
+    path = _write(tmp_path, text)
+    with pytest.raises(ServesimError) as e:
+        load_trace(path, "splitwise")
+    assert str(e.value) == (f"{path}: {message}" if message.startswith("not") else f"{path}, {message}")
+
+
+def test_an_open_quote_over_the_csv_field_limit_keeps_the_message_and_the_limit(tmp_path):
+    limit = csv.field_size_limit()
+    path = _write(tmp_path, SPLITWISE + '0,1,1\n"' + "1,2,3\n" * (limit // 6 + 10))
+    with pytest.raises(ServesimError) as e:
+        load_trace(path, "splitwise")
+    assert str(e.value) == f"{path}: not a readable CSV file: Error tokenizing data. C error: EOF inside string " \
+                           "starting at row 2"
+    assert csv.field_size_limit() == limit
