@@ -107,6 +107,8 @@ class ProfiledCostModel:
         return (got[0] * calls, got[1]), extrapolated
 
     def _sum(self, parts: list) -> tuple[float, str] | None:
+        if len(parts) == 1:  # the common case: the same answer without the reductions
+            return parts[0]
         if any(p is None for p in parts):
             return None
         return sum(p[0] for p in parts), min((p[1] for p in parts), key=TRUST.__getitem__)
@@ -178,7 +180,9 @@ class ProfiledCostModel:
     def _attention_op(self, name: str, shape: BatchShape) -> tuple[float, str] | None:
         nl = self.model.num_layers
         if name == "attn_prefill":
-            pairs = Counter(shape.prefill_chunks)
+            pairs: dict[tuple[int, int], int] = {}  # (chunk, context) -> how many, in first-seen order
+            for chunk in shape.prefill_chunks:
+                pairs[chunk] = pairs.get(chunk, 0) + 1
             if self._prefill_batched:
                 return self._sum([self._attention_kernel("attn_prefill", nl, c, n, ctx)
                                   for (n, ctx), c in pairs.items()])

@@ -33,8 +33,11 @@ class BatchShape:
         # prompt share its prefix and a shared-prefix kernel reads it once)
         self.decode_kv_read_sum = decode_context_sum if decode_kv_read_sum is None else decode_kv_read_sum
         self.kv_work = kv_work
-        self.num_prefill_tokens = sum(n for n, _ in prefill_chunks) if prefill_chunks else 0
-        self.num_tokens = self.num_prefill_tokens + num_decode
+        num_prefill_tokens = 0
+        for n, _ in prefill_chunks:  # a loop: one BatchShape per engine step, a generator costs more
+            num_prefill_tokens += n
+        self.num_prefill_tokens = num_prefill_tokens
+        self.num_tokens = num_prefill_tokens + num_decode
 
     def __repr__(self) -> str:
         return (f"BatchShape(prefill_chunks={self.prefill_chunks}, num_decode={self.num_decode}, "

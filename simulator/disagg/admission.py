@@ -9,7 +9,6 @@ scheduler plans the step. With blocking transfers the admitting step also waits 
 """
 from __future__ import annotations
 
-import dataclasses
 from collections import deque
 
 import numpy as np
@@ -90,5 +89,5 @@ class DecodeAdmission:
         extra = self._admit() if self.pending else 0.0
         plan = self.sched.plan()
         if extra:  # admitted requests are in the decode set, so there is a plan to hold
-            return dataclasses.replace(plan, extra_s=plan.extra_s + extra)
+            return plan._replace(extra_s=plan.extra_s + extra)
         return plan

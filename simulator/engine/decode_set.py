@@ -200,12 +200,21 @@ class DecodeSet:
 
     def grant_blocks(self, members: list[Member], allocate_one) -> None:
         """Give each member one block and schedule its next boundary `block_size` steps later."""
-        self._alloc_at.pop(self.k, None)
-        nxt = self.k + self.block_size
+        alloc_at = self._alloc_at
+        alloc_at.pop(self.k, None)
+        if not members:
+            return
+        entries = []
         for m in members:
             m.blocks.append(allocate_one())
             m.nblocks += 1
-            self._push(self._alloc_at, nxt, m.alloc_epoch, m)
+            entries.append((m, m.alloc_epoch))
+        nxt = self.k + self.block_size
+        bucket = alloc_at.get(nxt)
+        if bucket is None:
+            alloc_at[nxt] = entries
+        else:
+            bucket.extend(entries)
 
     def advance(self, now: float, itl) -> list[Member]:
         """Commit one decode step ending at `now`: gaps go to itl(gap_s, count); returns the

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from simulator.cost import BatchShape, KvWork
 from simulator.engine.block_pool import BlockPool
@@ -40,8 +41,9 @@ class PrefillSeq:
         self.sibling_blocks: list[int] = []
 
 
-@dataclass(frozen=True, slots=True)
-class StepPlan:
+class StepPlan(NamedTuple):
+    """One planned engine step (a NamedTuple: one is built per step; a frozen dataclass costs more)."""
+
     shape: BatchShape
     prefill: tuple[tuple[PrefillSeq, int], ...]  # (sequence, chunk tokens)
     num_decode: int  # decode slots [0, num_decode) run this step
