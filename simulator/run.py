@@ -51,11 +51,12 @@ from simulator.engine import (
     through_frontend,
 )
 from simulator.errors import ServesimError
+from simulator.inert_settings import swap_space_used
 from simulator.kv import DensePolicy, build_kv_policy
 from simulator.models import ModelSpec, dtype_bytes, load_model
 from simulator.moe import build_moe_cost_models, moe_metrics, moe_requested, plan_moe
 from simulator.parallel import check_parallel, check_pd_options_used, engine_instances, memory_args, wrap_parallel
-from simulator.scenario import DEFAULT_NUM_REQUESTS, Scenario, swap_space_used
+from simulator.scenario import DEFAULT_NUM_REQUESTS, Scenario
 from simulator.speculative import Speculation
 from simulator.workload import (
     LengthDist,

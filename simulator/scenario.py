@@ -14,7 +14,6 @@ from pathlib import Path
 
 from simulator.errors import ServesimError
 from simulator.models import DTYPE_BYTES
-from simulator.moe import moe_requested
 from simulator.parallel import KV_TRANSFER_OVERLAP, check_parallel_fields
 from simulator.speculative import PositionalAcceptance, parse_rates
 from simulator.workload import ARRIVALS, TRACE_FORMATS, LengthDist
@@ -259,63 +258,6 @@ class Scenario:
         return dataclasses.replace(self, **changes)
 
 
-SPECULATIVE_FIELDS = ("draft_hardware", "num_speculative_tokens", "spec_gamma_policy", "acceptance_rate",
-                      "acceptance_position_rates", "acceptance_histogram", "spec_advance", "spec_realign_overhead")
-MOE_OFFLOAD_FIELDS = ("gpu_expert_slots", "expert_exec", "expert_cpu_threshold", "expert_prefetch_hit_rate",
-                      "host_link_sharing", "moe_kv_reserve_tokens")
-
-
-def swap_space_used(s: Scenario) -> bool:
-    """Whether the run allocates the swap space: swap preemption, which the static scheduler never does."""
-    return s.preemption_mode == "swap" and s.scheduler != "static"
-
-
-# (fields, when they do nothing, why, what would make them count); the first rule that applies is reported
-INERT_RULES = (
-    (("rate", "arrival", "burstiness"), lambda s: bool(s.closed_loop_users),
-     "closed_loop_users sends each user's next request when its last one ends", "closed_loop_users unset"),
-    (("rate", "arrival", "burstiness"), lambda s: bool(s.trace) and s.trace_arrivals == "trace",
-     "with trace_arrivals='trace' the trace sets the arrivals (its timestamps; every request at t=0 in a file "
-     "without them, e.g. ShareGPT)", "trace_arrivals='rate'"),
-    (("arrival", "burstiness"), lambda s: math.isinf(s.rate), "rate=inf sends every request at t=0", "a finite rate"),
-    (("burstiness",), lambda s: s.arrival != "gamma", "only gamma arrivals have a burstiness", "arrival='gamma'"),
-    (("prompt_tokens", "output_tokens"), lambda s: bool(s.trace), "the trace gives every request's lengths",
-     "no trace"),
-    (("chunk_size",), lambda s: s.scheduler != "sarathi", "only the sarathi scheduler (chunked prefill) cuts "
-     "prompts into chunks", "scheduler='sarathi'"),
-    (("router",), lambda s: s.replicas * s.data_parallel_size == 1 and s.num_prefill_instances is None,
-     "a single engine instance has nothing to route", "replicas > 1"),
-    (SPECULATIVE_FIELDS, lambda s: not s.draft_model, "speculative decoding is off without draft_model",
-     "a draft_model"),
-    (("swap_space_gib",), lambda s: not swap_space_used(s), "only swap preemption (vllm or sarathi scheduler) uses the "
-     "swap space", "preemption_mode='swap'"),
-    (("kv_budget",), lambda s: s.kv_policy == "dense", "the dense KV policy keeps every token",
-     "a kv_policy other than dense"),
-    (("kv_compaction",), lambda s: s.kv_policy not in ("h2o", "scissorhands"), "only h2o and scissorhands evict "
-     "tokens whose slots are compacted", "kv_policy='h2o' or 'scissorhands'"),
-    (("kv_heavy_fraction",), lambda s: s.kv_policy != "h2o", "only h2o reads it", "kv_policy='h2o'"),
-    (("kv_drop", "kv_history_window", "kv_protect_recent"), lambda s: s.kv_policy != "scissorhands",
-     "only scissorhands reads it", "kv_policy='scissorhands'"),
-    (("kv_select_block",), lambda s: s.kv_policy != "block_topk", "only block_topk selects blocks",
-     "kv_policy='block_topk'"),
-    (MOE_OFFLOAD_FIELDS, lambda s: not moe_requested(s), "MoE expert offloading is off",
-     "an expert_placement or a non-uniform expert_routing"),
-    (("host",), lambda s: not (moe_requested(s) or swap_space_used(s) or s.kv_offloading_size_gib),
-     "only MoE expert offloading, swap preemption and the KV offload tier use the host CPU and its memory",
-     "one of them on"),
-)
-
-
-def inert_reason(s: Scenario, name: str) -> tuple[str, str] | None:
-    """(why it does nothing, what would make it count) when the scenario `s` never reads the field
-    `name` (e.g. rate with a trace replayed on its own timestamps), else None. Callers refuse a
-    setting the user gave explicitly rather than run with it silently ignored."""
-    for fields_, applies, why, needs in INERT_RULES:
-        if name in fields_ and applies(s):
-            return why, needs
-    return None
-
-
 def _bad(s: Scenario, name: str, allowed: str) -> None:
     raise ServesimError(f"{name}={getattr(s, name)!r} is invalid; allowed: {allowed}")
 
@@ -446,12 +388,18 @@ def _parse_rate(text: str, origin: str) -> float:
 
 def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
+    return scenario_from_dict(scenario_file_keys(path), origin=str(path))
+
+
+def scenario_file_keys(path: str | Path) -> dict:
+    """The keys a scenario file sets, as written (TOML values; load_scenario checks them). Raises
+    ServesimError for a missing file, invalid TOML or text that is not UTF-8."""
+    path = Path(path)
     if not path.is_file():
         raise ServesimError(f"scenario file {str(path)!r} does not exist")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ServesimError(f"{path}: not valid TOML: {exc}") from None
     except UnicodeDecodeError as exc:
         raise ServesimError(f"{path}: not UTF-8 text (byte {exc.start}); a scenario is a UTF-8 TOML file") from None
-    return scenario_from_dict(raw, origin=str(path))

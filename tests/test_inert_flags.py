@@ -1,5 +1,5 @@
 """A typed flag that the final scenario never reads is refused with one line naming the flag, its
-value, why it does nothing and what would make it count (scenario.INERT_RULES), never silently
+value, why it does nothing and what would make it count (inert_settings.INERT_RULES), never silently
 ignored; the same flags where they do count run."""
 import pytest
 
@@ -17,8 +17,8 @@ REFUSED = [
     (["--chunk-size", "256", "--scheduler", "vllm"], "--chunk-size=256", "only the sarathi scheduler",
      "scheduler='sarathi'"),
     (["--router", "least_loaded"], "--router='least_loaded'", "single engine instance", "replicas > 1"),
-    (["--swap-space-gib", "2", "--preemption-mode", "swap", "--scheduler", "static"], "--swap-space-gib=2.0",
-     "only swap preemption", "preemption_mode='swap'"),
+    (["--swap-space-gib", "2", "--preemption-mode", "swap", "--scheduler", "static"], "--preemption-mode='swap'",
+     "the static scheduler", "the vllm or sarathi scheduler on an engine that preempts (vllm, sglang, ...)"),
     (["--kv-compaction", "gather", "--kv-policy", "topk", "--kv-budget", "0.5"], "--kv-compaction='gather'",
      "only h2o and scissorhands", "kv_policy='h2o' or 'scissorhands'"),
     (["--gpu-expert-slots", "4"], "--gpu-expert-slots=4", "MoE expert offloading is off",
@@ -32,6 +32,10 @@ REFUSED = [
     (["--num-speculative-tokens", "3"], "--num-speculative-tokens=3", "off without draft_model", "a draft_model"),
     (["--acceptance-rate", "0.7"], "--acceptance-rate=0.7", "off without draft_model", "a draft_model"),
     (["--swap-space-gib", "2"], "--swap-space-gib=2.0", "only swap preemption", "preemption_mode='swap'"),
+    (["--swap-space-gib", "2", "--preemption-mode", "swap", "--engine", "trtllm"], "--preemption-mode='swap'",
+     "admission 'reserve' (trtllm) never preempt", "the vllm or sarathi scheduler on an engine that preempts (vllm, sglang, ...)"),
+    (["--preemption-mode", "recompute", "--scheduler", "static"], "--preemption-mode='recompute'",
+     "the static scheduler", "the vllm or sarathi scheduler on an engine that preempts (vllm, sglang, ...)"),
     (["--kv-budget", "100"], "--kv-budget=100.0", "dense KV policy", "a kv_policy other than dense"),
     (["--kv-heavy-fraction", "0.3", "--kv-policy", "scissorhands", "--kv-budget", "0.5"],
      "--kv-heavy-fraction=0.3", "only h2o reads it", "kv_policy='h2o'"),
@@ -60,6 +64,7 @@ ACCEPTED = [
     ["--router", "least_loaded", "--replicas", "2"],
     ["--kv-compaction", "gather", "--kv-policy", "h2o", "--kv-budget", "0.5"],
     ["--host", "epyc-9354", "--preemption-mode", "swap"],
+    ["--preemption-mode", "swap", "--swap-space-gib", "2", "--engine", "sglang"],
 ]
 
 
@@ -91,3 +96,34 @@ def test_plan_refuses_what_its_search_sets(capsys):
         assert f"{flag}=" in capsys.readouterr().err
     assert main([*argv, "--burstiness", "3"]) == 2
     assert "--burstiness=3.0 has no effect here" in capsys.readouterr().err
+
+
+def _scenario_file(tmp_path, text: str) -> str:
+    path = tmp_path / "scenario.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_a_scenario_file_key_the_run_never_reads_is_refused(tmp_path, capsys):
+    path = _scenario_file(tmp_path, 'scheduler = "vllm"\nchunk_size = 256\nnum_requests = 20\n')
+    assert main(["simulate", "--scenario", path, "--json"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"servesim simulate: error: {path}: chunk_size = 256 has no effect here: only the sarathi scheduler "
+        "(chunked prefill) cuts prompts into chunks; allowed: scheduler='sarathi', or remove chunk_size from the file")
+    # a typed flag that makes the key count, or one that replaces it, runs
+    assert main(["simulate", "--scenario", path, "--scheduler", "sarathi", "--json"]) == 0
+    assert main(["simulate", "--scenario", path, "--scheduler", "sarathi", "--chunk-size", "512", "--json"]) == 0
+    capsys.readouterr()
+
+
+def test_a_scenario_file_key_is_checked_like_its_flag_in_compare_and_plan(tmp_path, capsys):
+    path = _scenario_file(tmp_path, "burstiness = 0.5\nnum_requests = 20\n")
+    assert main(["compare", "--scenario", path, "--vary", "arrival=poisson,gamma", "--json"]) == 0  # gamma reads it
+    assert main(["compare", "--scenario", path, "--vary", "seed=0,1", "--json"]) == 2
+    assert "burstiness = 0.5 has no effect here: only gamma arrivals" in capsys.readouterr().err
+    path = _scenario_file(tmp_path, "rate = 3.0\n")
+    argv = ["plan", "--scenario", path, "--target-rate", "5", "--slo-ttft-ms", "500", "--slo-tpot-ms", "50", "--json"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "rate = 3.0 has no effect here: the search probes rates itself, up to --target-rate; allowed: remove rate "
+        "from the file")

@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     grid = build_grid(args)
     check_names(grid, base)
-    refuse_inert_flags(args, [planning_base(base, settings, slo, args.target_rate)])
+    refuse_inert_flags(args, [planning_base(base, settings, slo, args.target_rate)], replaced=PLAN_SETS)
     tasks = plan_tasks(base, grid, settings=settings, slo=slo, target_rate=args.target_rate)
     store_dir = Path(args.store) if args.store else default_store(tasks)
     t0 = time.perf_counter()
