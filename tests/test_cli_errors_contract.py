@@ -98,3 +98,15 @@ def test_every_subcommand_has_a_row():
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     covered = {argv[0] for argv, _ in CASES} | {"models"}  # models takes no input that can be bad
     assert set(sub.choices) == covered
+
+
+def test_a_reader_that_stops_early_is_not_an_error():
+    """`servesim ... | head`: the closed pipe ends the command quietly with 141 (128 + SIGPIPE, as a
+    shell reports it), without an error line or a traceback."""
+    import subprocess
+    import sys
+
+    # `true` exits at once, long before the simulation prints: the first write meets a closed pipe
+    cmd = f"{sys.executable} -m simulator.cli simulate --num-requests 50 --json | true"
+    got = subprocess.run(["bash", "-c", cmd + "; echo rc=${PIPESTATUS[0]} >&2"], capture_output=True, text=True)
+    assert got.stderr == "rc=141\n"

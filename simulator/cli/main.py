@@ -101,6 +101,16 @@ def _one_line_warnings(command: str) -> None:
     warnings.formatwarning = one_line  # formatting only: recorded warnings (tests) are untouched
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not fail on the closed pipe again
+    (Python docs, signal module: 'Note on SIGPIPE')."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # a stdout without a file descriptor (tests)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     raw = sys.argv[1:] if argv is None else list(argv)
@@ -117,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     _one_line_warnings(args.command)
     try:
         return importlib.import_module(args._module).run(args)
+    except BrokenPipeError:  # the reader of stdout left (`| head`): not the run's error; exit as a shell would
+        _silence_stdout()
+        return 141
     except (ValueError, LookupError, OSError) as exc:
         if os.environ.get("SERVESIM_DEBUG"):
             raise
