@@ -44,7 +44,7 @@ PACKAGES: dict[str, tuple[list[str], list[str]]] = {
     "traces": (["simulator/workload/traces.py", "simulator/workload/sharegpt.py", "simulator/workload/bench_results.py"],
                ["tests/test_traces.py", "tests/test_traces_real_files.py", "tests/test_sharegpt_bytes.py",
                 "tests/test_malformed_files.py", "tests/test_bench.py", "tests/test_traces_mutation_oracles.py",
-                "tests/test_sharegpt_oracles.py", "tests/test_bench_results_oracles.py"]),
+                "tests/test_sharegpt_oracles.py", "tests/test_bench_results_oracles.py", "tests/test_traces_csv_reader.py"]),
     "metrics": (["simulator/results/metrics.py"], ["tests/test_metrics.py", "tests/test_metrics_oracles.py",
                                                    "tests/test_engine_stats_oracles.py",
                                                    "tests/test_streaming_accounting.py"]),
