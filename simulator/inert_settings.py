@@ -27,7 +27,7 @@ def never_preempts(s: Scenario) -> bool:
         return True
     if s.engine is None:  # the defaults (vllm; kernels on a CPU) preempt
         return False
-    from simulator.cost.engine import load_engine
+    from simulator.cost import load_engine
 
     try:
         return load_engine(s.engine).admission == "reserve"

@@ -10,9 +10,10 @@ SIM = ROOT / "simulator"
 FORBIDDEN = {"hardware": {"profiles", "simulator", "reports"}, "profiles": {"simulator", "reports"},
              "reports": {"hardware", "profiles", "simulator"}}
 # simulator rooms by position in the flow: a room imports only rooms further down (higher rank).
-# cli -> studies/validation -> results -> run -> accounting/scenario -> features -> engine -> cost
-# -> models/workload -> errors. Rooms of equal rank are independent of each other.
-RANKS = {"cli": 0, "studies": 1, "validation": 1, "results": 2, "run": 4, "accounting": 5, "scenario": 5,
+# cli -> studies/validation -> results -> run -> inert_settings -> accounting/scenario -> features
+# -> engine -> cost -> models/workload -> errors. Rooms of equal rank are independent of each other.
+RANKS = {"cli": 0, "studies": 1, "validation": 1, "results": 2, "run": 4, "inert_settings": 4.5, "accounting": 5,
+         "scenario": 5,
          "kv": 6, "speculative": 6, "moe": 6, "parallel": 6, "disagg": 6, "engine": 7, "cost": 8, "models": 9, "workload": 9, "errors": 10}
 FEATURES = {"kv", "speculative", "moe", "parallel", "disagg"}
 # profiles/ modules that load torch or NVML when used: only the CLI and validation measure
