@@ -42,6 +42,8 @@ def swap_space_used(s: Scenario) -> bool:
 
 # (fields, when they do nothing, why, what would make them count); the first rule that applies is reported
 INERT_RULES = (
+    (("trace_format", "trace_arrivals", "trace_skip_failed", "sharegpt_multi_turn"), lambda s: not s.trace,
+     "no trace is replayed (the workload is synthetic)", "a trace"),
     (("rate", "arrival", "burstiness"), lambda s: bool(s.closed_loop_users),
      "closed_loop_users sends each user's next request when its last one ends", "closed_loop_users unset"),
     (("rate", "arrival", "burstiness"), lambda s: bool(s.trace) and s.trace_arrivals == "trace",
@@ -59,8 +61,8 @@ INERT_RULES = (
      "a draft_model"),
     (("preemption_mode",), never_preempts, "the static scheduler and an engine with admission 'reserve' (trtllm) "
      "never preempt", "the vllm or sarathi scheduler on an engine that preempts (vllm, sglang, ...)"),
-    (("swap_space_gib",), lambda s: not swap_space_used(s), "only swap preemption (vllm or sarathi scheduler, on an "
-     "engine that preempts) uses the swap space", "preemption_mode='swap'"),
+    (("swap_space_gib",), lambda s: not swap_space_used(s), "only swap preemption uses the swap space",
+     "preemption_mode='swap' with the vllm or sarathi scheduler on an engine that preempts (vllm, sglang, ...)"),
     (("kv_budget",), lambda s: s.kv_policy == "dense", "the dense KV policy keeps every token",
      "a kv_policy other than dense"),
     (("kv_compaction",), lambda s: s.kv_policy not in ("h2o", "scissorhands"), "only h2o and scissorhands evict "

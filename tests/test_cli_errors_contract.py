@@ -110,3 +110,15 @@ def test_a_reader_that_stops_early_is_not_an_error():
     cmd = f"{sys.executable} -m simulator.cli simulate --num-requests 50 --json | true"
     got = subprocess.run(["bash", "-c", cmd + "; echo rc=${PIPESTATUS[0]} >&2"], capture_output=True, text=True)
     assert got.stderr == "rc=141\n"
+
+
+def test_a_broken_pipe_that_is_not_stdouts_is_an_error(monkeypatch, capsys):
+    """A BrokenPipeError from elsewhere (a worker's pipe) while stdout is fine: one error line, exit 2."""
+    import simulator.cli.simulate as simulate_cmd
+
+    def broken(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(simulate_cmd, "run", broken)
+    assert main(["simulate", "--num-requests", "5"]) == 2
+    assert capsys.readouterr().err == "servesim simulate: error: [Errno 32] Broken pipe\n"

@@ -31,7 +31,9 @@ REFUSED = [
      "no trace"),
     (["--num-speculative-tokens", "3"], "--num-speculative-tokens=3", "off without draft_model", "a draft_model"),
     (["--acceptance-rate", "0.7"], "--acceptance-rate=0.7", "off without draft_model", "a draft_model"),
-    (["--swap-space-gib", "2"], "--swap-space-gib=2.0", "only swap preemption", "preemption_mode='swap'"),
+    (["--swap-space-gib", "2"], "--swap-space-gib=2.0", "only swap preemption",
+     "preemption_mode='swap' with the vllm or sarathi scheduler on an engine that preempts (vllm, sglang, ...)"),
+    (["--trace-format", "azure"], "--trace-format='azure'", "no trace is replayed", "a trace"),
     (["--swap-space-gib", "2", "--preemption-mode", "swap", "--engine", "trtllm"], "--preemption-mode='swap'",
      "admission 'reserve' (trtllm) never preempt", "the vllm or sarathi scheduler on an engine that preempts (vllm, sglang, ...)"),
     (["--preemption-mode", "recompute", "--scheduler", "static"], "--preemption-mode='recompute'",
@@ -98,32 +100,91 @@ def test_plan_refuses_what_its_search_sets(capsys):
     assert "--burstiness=3.0 has no effect here" in capsys.readouterr().err
 
 
-def _scenario_file(tmp_path, text: str) -> str:
-    path = tmp_path / "scenario.toml"
+def _scenario_file(tmp_path, text: str, name: str = "scenario.toml") -> str:
+    path = tmp_path / name
     path.write_text(text)
     return str(path)
 
 
-def test_a_scenario_file_key_the_run_never_reads_is_refused(tmp_path, capsys):
-    path = _scenario_file(tmp_path, 'scheduler = "vllm"\nchunk_size = 256\nnum_requests = 20\n')
+def test_scenario_file_keys_its_own_settings_leave_unread_are_refused_in_one_line(tmp_path, capsys):
+    path = _scenario_file(tmp_path, 'scheduler = "vllm"\nchunk_size = 256\nburstiness = 0.5\nnum_requests = 20\n')
     assert main(["simulate", "--scenario", path, "--json"]) == 2
     assert capsys.readouterr().err.strip() == (
-        f"servesim simulate: error: {path}: chunk_size = 256 has no effect here: only the sarathi scheduler "
-        "(chunked prefill) cuts prompts into chunks; allowed: scheduler='sarathi', or remove chunk_size from the file")
-    # a typed flag that makes the key count, or one that replaces it, runs
-    assert main(["simulate", "--scenario", path, "--scheduler", "sarathi", "--json"]) == 0
-    assert main(["simulate", "--scenario", path, "--scheduler", "sarathi", "--chunk-size", "512", "--json"]) == 0
+        f"servesim simulate: error: {path}: chunk_size = 256 (only the sarathi scheduler (chunked prefill) cuts "
+        "prompts into chunks; it counts with scheduler='sarathi'); burstiness = 0.5 (only gamma arrivals have a "
+        "burstiness; it counts with arrival='gamma'): these keys have no effect here; remove them from the file")
+    # typed flags that make the keys count run; so does a typed flag that replaces a key
+    assert main(["simulate", "--scenario", path, "--scheduler", "sarathi", "--arrival", "gamma", "--json"]) == 0
+    assert main(["simulate", "--scenario", path, "--scheduler", "sarathi", "--burstiness", "1", "--arrival",
+                 "gamma", "--chunk-size", "512", "--json"]) == 0
     capsys.readouterr()
 
 
-def test_a_scenario_file_key_is_checked_like_its_flag_in_compare_and_plan(tmp_path, capsys):
+def test_a_what_if_flag_that_leaves_a_file_key_unread_is_the_users_choice(tmp_path, capsys):
+    """The file's own settings read arrival and burstiness; --rate inf (every request at t=0) makes
+    them unread as a what-if, which runs."""
+    path = _scenario_file(tmp_path, 'arrival = "gamma"\nburstiness = 0.5\nrate = 12.0\nnum_requests = 20\n')
+    assert main(["simulate", "--scenario", path, "--rate", "inf", "--json"]) == 0
+    capsys.readouterr()
+
+
+def test_a_file_that_writes_defaults_out_runs(tmp_path, capsys):
+    """A template with every knob at its default asks for nothing the run ignores."""
+    path = _scenario_file(tmp_path, 'engine = "trtllm"\npreemption_mode = "recompute"\nswap_space_gib = 4.0\n'
+                                    'burstiness = 1.0\nrouter = "round_robin"\nnum_requests = 20\n')
+    assert main(["simulate", "--scenario", path, "--json"]) == 0
+    capsys.readouterr()
+
+
+def test_a_scenario_file_key_is_checked_against_what_compare_and_plan_run(tmp_path, capsys):
     path = _scenario_file(tmp_path, "burstiness = 0.5\nnum_requests = 20\n")
     assert main(["compare", "--scenario", path, "--vary", "arrival=poisson,gamma", "--json"]) == 0  # gamma reads it
     assert main(["compare", "--scenario", path, "--vary", "seed=0,1", "--json"]) == 2
-    assert "burstiness = 0.5 has no effect here: only gamma arrivals" in capsys.readouterr().err
-    path = _scenario_file(tmp_path, "rate = 3.0\n")
+    assert "burstiness = 0.5 (only gamma arrivals have a burstiness" in capsys.readouterr().err
+    path = _scenario_file(tmp_path, 'rate = 3.0\nrouter = "least_loaded"\n', "plan.toml")
     argv = ["plan", "--scenario", path, "--target-rate", "5", "--slo-ttft-ms", "500", "--slo-tpot-ms", "50", "--json"]
     assert main(argv) == 2
     assert capsys.readouterr().err.strip().endswith(
-        "rate = 3.0 has no effect here: the search probes rates itself, up to --target-rate; allowed: remove rate "
-        "from the file")
+        "rate = 3.0 (the search probes rates itself, up to --target-rate); router = 'least_loaded' (each probe runs "
+        "one replica; plan multiplies replicas by the rate one sustains): these keys have no effect here; remove "
+        "them from the file")
+
+
+def _plan(tmp_path, *extra: str) -> list[str]:
+    return ["plan", "--target-rate", "2", "--slo-ttft-ms", "2000", "--slo-tpot-ms", "200", "--models", "qwen3-0.6b",
+            "--hardware", "l4", "--probe-requests", "30", "--max-probes", "2", "--store", str(tmp_path / "store"),
+            "--json", *extra]
+
+
+def test_plan_checks_settings_against_its_candidates(tmp_path, capsys):
+    """A setting counts in plan when some candidate reads it (the grid's --scheduler), and is refused
+    when none does, typed or in the file."""
+    path = _scenario_file(tmp_path, 'scheduler = "vllm"\nchunk_size = 256\n')
+    assert main(_plan(tmp_path, "--scenario", path, "--scheduler", "sarathi")) == 0
+    assert main(_plan(tmp_path, "--scheduler", "vllm,sarathi", "--chunk-size", "256")) == 0
+    capsys.readouterr()
+    assert main(_plan(tmp_path, "--scheduler", "static", "--preemption-mode", "swap")) == 2
+    assert "--preemption-mode='swap' has no effect here: the static scheduler" in capsys.readouterr().err
+    assert main(_plan(tmp_path, "--scenario", path, "--scheduler", "vllm")) == 2
+    assert "chunk_size = 256 (only the sarathi scheduler" in capsys.readouterr().err
+
+
+def test_plan_disaggregated_refuses_what_its_search_sets(tmp_path, capsys):
+    path = _scenario_file(tmp_path, "rate = 3.0\n")
+    argv = ["plan", "--disaggregated", "--target-rate", "5", "--slo-ttft-ms", "500", "--slo-tpot-ms", "50", "--json"]
+    assert main([*argv, "--scenario", path]) == 2
+    assert "rate = 3.0 (the search probes rates itself" in capsys.readouterr().err
+    assert main([*argv, "--chunk-size", "100", "--scheduler", "vllm"]) == 2
+    assert "--chunk-size=100 has no effect here" in capsys.readouterr().err
+
+
+def test_tts_keeps_the_files_rate_and_requests_and_refuses_what_it_sweeps(tmp_path, capsys):
+    from simulator.cli.tts import TTS_SETS
+
+    assert set(TTS_SETS) == {"samples_per_prompt", "output_budget_tokens"}
+    path = _scenario_file(tmp_path, 'arrival = "gamma"\nburstiness = 0.5\nrate = 12.0\nnum_requests = 3\n'
+                                    'model = "qwen3-0.6b"\noutput_tokens = "8"\nprompt_tokens = "8"\n')
+    assert main(["tts", "--scenario", path, "--samples", "1", "--budgets", "16", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["tts", "--scenario", path, "--samples", "1", "--budgets", "16", "--samples-per-prompt", "4"]) == 2
+    assert "--samples-per-prompt=4 has no effect here: tts sweeps --samples" in capsys.readouterr().err

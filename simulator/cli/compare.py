@@ -9,8 +9,9 @@ import tempfile
 from pathlib import Path
 
 from simulator.cli.arg_types import positive_int
+from simulator.cli.inert_flags import refuse_inert_flags
 from simulator.cli.report import require_report_extra, write_report
-from simulator.cli.simulate import add_scenario_arguments, refuse_inert_flags, scenario_from_args
+from simulator.cli.simulate import add_scenario_arguments, scenario_from_args
 from simulator.errors import ServesimError
 
 

@@ -101,6 +101,18 @@ def _one_line_warnings(command: str) -> None:
     warnings.formatwarning = one_line  # formatting only: recorded warnings (tests) are untouched
 
 
+def _stdout_broken() -> bool:
+    """Whether stdout is a pipe whose reader has left: poll() reports an error on its write end (POSIX)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no file descriptor (tests) or no poll(): cannot tell
+        return False
+
+
 def _silence_stdout() -> None:
     """Point stdout at /dev/null, so the interpreter's last flush does not fail on the closed pipe again
     (Python docs, signal module: 'Note on SIGPIPE')."""
@@ -127,8 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     _one_line_warnings(args.command)
     try:
         return importlib.import_module(args._module).run(args)
-    except BrokenPipeError:  # the reader of stdout left (`| head`): not the run's error; exit as a shell would
-        _silence_stdout()
+    except BrokenPipeError as exc:
+        if not _stdout_broken():  # another pipe (a worker's): a real error
+            print(f"servesim {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        _silence_stdout()  # the reader of stdout left (`| head`): not the run's error; exit as a shell would
         return 141
     except (ValueError, LookupError, OSError) as exc:
         if os.environ.get("SERVESIM_DEBUG"):

@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 from simulator.cli.arg_types import positive_float, positive_int
+from simulator.cli.inert_flags import refuse_inert_flags
 from simulator.cli.report import require_report_extra, write_report
-from simulator.cli.simulate import FLAG_OF, add_scenario_arguments, refuse_inert_flags, scenario_from_args
+from simulator.cli.simulate import add_scenario_arguments, scenario_from_args
 from simulator.errors import ServesimError
 
 GRID_FLAGS = (("--models", "model"), ("--hardware", "hardware"), ("--tp", "tp"), ("--scheduler", "scheduler"))
@@ -22,7 +23,8 @@ EPILOG = ("A probe (one replica, --probe-requests requests at one rate) is susta
           "does not rise by more than 0.1 s per s between the first and last thirds; it is ok when it is "
           "sustainable and the SLO percentile of TTFT/TPOT is within the SLOs. The search starts at the "
           "saturation throughput, doubles while ok, then bisects. Other scenario options set the base; "
-          "--rate, --replicas, --num-requests and --trace-arrivals are the search's own and refused.")
+          "--rate, --replicas, --num-requests and --trace-arrivals are the search's own, and --router has "
+          "nothing to route (a probe runs one replica): each is refused, typed or in a --scenario file.")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -94,6 +96,7 @@ PLAN_SETS = {
     "replicas": "plan computes the replicas (each probe runs one)",
     "num_requests": "each probe runs --probe-requests requests",
     "trace_arrivals": "probes draw arrivals at each probed rate (trace lengths only)",
+    "router": "each probe runs one replica; plan multiplies replicas by the rate one sustains",
 }
 
 
@@ -109,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         plan_tasks,
         planning_base,
         run_sweep,
+        variant_scenarios,
     )
 
     if args.report:
@@ -121,11 +125,6 @@ def run(args: argparse.Namespace) -> int:
 
     check_destinations(args.out, args.report)  # before any work starts
     base = scenario_from_args(args)
-    for field, why in PLAN_SETS.items():  # the search sets these itself (EPILOG)
-        if getattr(args, field, None) is not None:
-            flag = FLAG_OF[field]
-            raise ServesimError(f"{flag}={getattr(args, field)!r} has no effect in plan: {why}; allowed: leave "
-                                f"{flag} unset")
     slo = Slo(ttft_ms=base.slo_ttft_ms, tpot_ms=base.slo_tpot_ms, percentile=args.slo_percentile)
     settings = SearchSettings(probe_requests=args.probe_requests, max_probes=args.max_probes)
     if args.max_instances is not None and not args.disaggregated:
@@ -146,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         if many := [k for k, v in grid.items() if len(v) != 1]:
             raise ServesimError(f"--disaggregated takes one value of {', '.join(many)}; allowed: one per flag")
         base = base.replace(**{k: v[0] for k, v in grid.items()})
+        refuse_inert_flags(args, [planning_base(base, settings, slo, args.target_rate)], grid, replaced=PLAN_SETS)
         doc = plan_disaggregated(base, target_rate=args.target_rate, slo=slo, settings=settings,
                                  max_instances=max_instances)
         text = disaggregated_json(doc)
@@ -156,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     grid = build_grid(args)
     check_names(grid, base)
-    refuse_inert_flags(args, [planning_base(base, settings, slo, args.target_rate)], replaced=PLAN_SETS)
+    pbase = planning_base(base, settings, slo, args.target_rate)
+    refuse_inert_flags(args, [s for _, s in variant_scenarios(pbase, grid)], grid, replaced=PLAN_SETS)
     tasks = plan_tasks(base, grid, settings=settings, slo=slo, target_rate=args.target_rate)
     store_dir = Path(args.store) if args.store else default_store(tasks)
     t0 = time.perf_counter()

@@ -8,14 +8,12 @@ import sys
 from pathlib import Path
 
 from simulator.errors import ServesimError
-from simulator.inert_settings import inert_reason
 from simulator.scenario import (
     KV_POLICY_NAMES,
     ROUTER_NAMES,
     SCHEDULER_NAMES,
     Scenario,
     load_scenario,
-    scenario_file_keys,
 )
 
 # option -> (Scenario field, type, help)
@@ -151,41 +149,6 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
     return base.replace(**overrides) if overrides else base
 
 
-def refuse_inert_flags(args: argparse.Namespace, scenarios: list[Scenario], varied: dict | None = None,
-                       replaced: dict[str, str] | None = None) -> None:
-    """A flag the user typed, a `--vary` key or a key of the `--scenario` file that none of the
-    scenarios a command runs ever reads (e.g. --rate with a trace replayed on its own timestamps)
-    is an error, not a silently ignored setting; `scenarios[0]`'s reason is given. `replaced`:
-    fields the command sets itself (field -> why; plan's search), refused in the file too.
-    Raises ServesimError."""
-    def reason(field: str) -> tuple[str, str] | None:
-        reasons = [inert_reason(s, field) for s in scenarios]
-        return reasons[0] if all(reasons) else None
-
-    varied = varied or {}
-    for flag, (field, _, _) in OPTIONS.items():
-        if getattr(args, field, None) is not None and field not in varied and (got := reason(field)):
-            raise ServesimError(f"{flag}={getattr(args, field)!r} has no effect here: {got[0]}; allowed: "
-                                f"{got[1]}, or leave {flag} unset")
-    for key, values in varied.items():
-        if got := reason(key):
-            raise ServesimError(f"--vary {key}={','.join(map(str, values))} changes nothing: {got[0]}; allowed: "
-                                f"{got[1]}, or vary another key")
-    if getattr(args, "scenario", None):  # a typed flag overrides its file key (checked above)
-        replaced = replaced or {}
-        for key, value in scenario_file_keys(args.scenario).items():
-            if getattr(args, key, None) is not None or key in varied:
-                continue
-            if key in replaced:
-                why = f"{replaced[key]}; allowed:"
-            elif got := reason(key):
-                why = f"{got[0]}; allowed: {got[1]}, or"
-            else:
-                continue
-            raise ServesimError(f"{args.scenario}: {key} = {value!r} has no effect here: {why} remove {key} from "
-                                "the file")
-
-
 def progress_bar(enabled: bool):
     """A tqdm bar on stderr (shown once a run has taken a second): requests finished of all, the
     simulated time reached, and tqdm's ETA from the finishing rate so far."""
@@ -250,6 +213,8 @@ def run(args: argparse.Namespace) -> int:
     if args.report:
         check_out_file(args.report)
     scenario = scenario_from_args(args)
+    from simulator.cli.inert_flags import refuse_inert_flags  # it reads this module's OPTIONS
+
     refuse_inert_flags(args, [scenario])
     if args.report:
         from simulator.cli.report import require_report_extra

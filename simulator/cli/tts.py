@@ -6,8 +6,13 @@ import itertools
 import json
 import sys
 
-from simulator.cli.simulate import add_scenario_arguments, refuse_inert_flags, scenario_from_args
+from simulator.cli.inert_flags import refuse_inert_flags
+from simulator.cli.simulate import add_scenario_arguments, scenario_from_args
 from simulator.errors import ServesimError
+from simulator.scenario import scenario_file_keys
+
+# fields the sweep sets itself (refused typed or in a --scenario file)
+TTS_SETS = {"samples_per_prompt": "tts sweeps --samples", "output_budget_tokens": "tts sweeps --budgets"}
 
 
 def _ints(text: str, flag: str) -> list[int]:
@@ -30,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", "--table-json", action="store_true", dest="as_json",
                    help="print JSON instead of a table")
     add_scenario_arguments(p, exclude=("--model",))
-    p.epilog = ("Without --num-requests: 16 prompts, all at t=0 (at --rate when given). A budget caps each "
+    p.epilog = ("Without --num-requests (or num_requests in the --scenario file): 16 prompts, all at t=0 (at "
+                "the rate when one is given, typed or in the file). A budget caps each "
                 "sample's output at that many tokens; it changes nothing when no output is that long "
                 "(--output-tokens sets the lengths drawn), and the table says so.")
 
@@ -41,9 +47,11 @@ def run(args: argparse.Namespace) -> int:
     from simulator.studies import TtsPoint, frontier, load_accuracy
 
     base = scenario_from_args(args)
-    if args.num_requests is None:  # 16 prompts, all at t=0 unless a rate is typed
-        base = base.replace(num_requests=16, rate=float("inf") if args.rate is None else base.rate)
-    refuse_inert_flags(args, [base])
+    in_file = scenario_file_keys(args.scenario) if args.scenario else {}
+    if args.num_requests is None and "num_requests" not in in_file:  # 16 prompts, at t=0 unless a rate is given
+        given = args.rate is not None or "rate" in in_file
+        base = base.replace(num_requests=16, rate=base.rate if given else float("inf"))
+    refuse_inert_flags(args, [base], replaced=TTS_SETS)
     accuracy = load_accuracy(args.accuracy) if args.accuracy else {}
     models = [m.strip() for m in (args.models or base.model).split(",") if m.strip()]
     if not models:
