@@ -140,3 +140,62 @@ def test_an_open_quote_over_the_csv_field_limit_keeps_the_message_and_the_limit(
     assert str(e.value) == f"{path}: not a readable CSV file: Error tokenizing data. C error: EOF inside string " \
                            "starting at row 2"
     assert csv.field_size_limit() == limit
+
+
+# ---- pinned by mutation testing (helper muttraces) ------------------------------------------------
+def test_floats_minus_zero_is_plus_zero_in_an_integer_column_only():
+    # integers only, all far below 2**63 (200 > 126 = 2.0 * 63): "-0" -> +0.0, nothing else changes
+    got = traces._floats(["-0", "200", " +7 "])
+    assert got.tolist() == [0.0, 200.0, 7.0]
+    assert np.signbit(got).tolist() == [False, False, False]
+    got = traces._floats(["-0", "2.5"])  # a decimal cell: float64 column, -0.0 kept
+    assert got.tolist() == [0.0, 2.5]
+    assert np.signbit(got).tolist() == [True, False]
+
+
+def test_table_of_text_with_carriage_returns_goes_to_the_csv_module():
+    # no quotes, but "\r": the csv module ends records at \r\n (a direct split would keep "b\r")
+    assert traces._csv_table(Path("t.csv"), "a,b\r\n1,2\r\n") == (["a", "b", "1", "2"], 2)
+    with pytest.raises(ServesimError) as e:  # a lone \r inside a record: the csv module's error, with the file
+        traces._csv_table(Path("t.csv"), "a,b\r1,2\n")
+    # (the csv module's hint after " - " differs between Python versions)
+    assert str(e.value).startswith("t.csv: not a readable CSV file: new-line character seen in unquoted field - ")
+
+
+def test_quoted_table_refuses_a_long_last_record():
+    with pytest.raises(ServesimError, match=r"^t\.csv, line 3: 3 fields, header has 2$"):
+        traces._csv_table(Path("t.csv"), '"a",b\n1,2\n1,2,3\n')
+
+
+def test_a_short_line_longer_than_the_csv_field_limit_is_counted_not_refused(tmp_path):
+    # the short-row check re-reads the physical line with the csv module: one field of 200000
+    # characters, beyond the default field limit (131072), needs the raised limit (len + 1)
+    assert csv.field_size_limit() < 200_000
+    path = _write(tmp_path, SPLITWISE + "0,1,1\n" + "7" * 200_000 + "\n")
+    with pytest.raises(ServesimError) as e:
+        load_trace(path, "splitwise")
+    assert str(e.value) == f"{path}, line 3: 1 fields, header has 3"
+
+
+def test_integer_timestamps_are_float64_like_pandas_read_them(tmp_path):
+    # 2**53 + 1 is no float64: both cells read 2**53, so the two requests arrive together (a per-cell
+    # int would put them 1 s apart)
+    path = _write(tmp_path, SPLITWISE + "9007199254740993,1,1\n9007199254740992,2,2\n")
+    assert load_trace(path, "splitwise").arrival_s.tolist() == [0.0, 0.0]
+
+
+def test_azure_seconds_past_the_int64_ns_range_take_the_per_cell_path(tmp_path):
+    # 1e10 s = 1e19 ns > 2**63 - 1: the vectorized cast overflows (numpy's "invalid value" warning,
+    # silenced here), the cell fails times >= 0 and _azure_time_ns gives exact int ns: 2 s apart
+    path = _write(tmp_path, AZURE + "10000000000,1,1\n10000000002,2,2\n")
+    with np.errstate(invalid="ignore"):
+        r = load_trace(path, "azure")
+    assert r.arrival_s.tolist() == [0.0, 2.0]
+
+
+@pytest.mark.parametrize("big", ["9223372036854775808", "10000000000000000000"])  # 2**63 (as a float too), 1e19
+def test_floats_keeps_minus_zero_where_pandas_read_float64(big):
+    # beyond int64, and a negative cell rules out uint64: pandas' to_numeric gave float64, -0.0 kept
+    got = traces._floats(["-0", "-1", big])
+    assert got.tolist() == [0.0, -1.0, float(big)]
+    assert np.signbit(got).tolist() == [True, True, False]
