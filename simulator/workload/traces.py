@@ -212,6 +212,23 @@ def _csv_module_records(path: Path, text: str) -> list[list[str]]:
         csv.field_size_limit(limit)
 
 
+def _record_spans(path: Path, text: str) -> list[tuple[int, int]]:
+    """(1-based line where it starts, number of fields) of every record of a CSV text whose quoted
+    fields hold newlines (the csv module's line count after each record)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))
+    try:
+        reader, spans, last = csv.reader(io.StringIO(text)), [], 0
+        for record in reader:
+            spans.append((last + 1, len(record)))
+            last = reader.line_num
+        return spans
+    except csv.Error as e:
+        raise ServesimError(f"{path}: not a readable CSV file: {e}") from None
+    finally:
+        csv.field_size_limit(limit)
+
+
 def _csv_table(path: Path, text: str) -> tuple[list[str], int]:
     """The records of a CSV text as one flat list of cells, record after record, each padded with
     "" to the first record's width, and that width (0: no records). Read with the csv module
@@ -259,9 +276,8 @@ def _csv_table(path: Path, text: str) -> tuple[list[str], int]:
 
 
 def _csv_rows(path: Path, fmt: str, text: str) -> Iterator[_Row]:
-    """Rows of a CSV trace, every cell read as text (_csv_table); line numbers are the file's
-    (header = 1), assuming one record per line as pandas' reader did before (a quoted newline shifts
-    the line numbers after it)."""
+    """Rows of a CSV trace, every cell read as text (_csv_table); a row's line number is the file's
+    line where its record starts (header = 1; a quoted field may hold newlines)."""
     cols, parse_time, _ = _CSV_SPECS[fmt]
     table, n_cols = _csv_table(path, text)
     header = [c.strip() for c in table[:n_cols]]
@@ -288,20 +304,26 @@ def _csv_rows(path: Path, fmt: str, text: str) -> Iterator[_Row]:
     times_list = times.tolist()
     lines, width = None, max(i for i in idx if i is not None) + 1  # lines: split on the slow path only
     p_list, o_list = prompts.tolist(), outputs.tolist()
+    n_lines = text.count("\n") + (0 if not text or text.endswith("\n") else 1)
+    spans = None if n_lines == n_rows + 1 else _record_spans(path, text)  # quoted newlines: records span lines
     for k, ok in enumerate(good.tolist()):
-        line = k + 2
+        line = k + 2 if spans is None else spans[k + 1][0]
         if ok:
             yield line, times_list[k], int(p_list[k]), int(o_list[k])
             continue
-        lines = text.split("\n") if lines is None else lines
-        raw = lines[k + 1] if k + 1 < len(lines) else ""  # the physical line (as pandas' rows were)
-        if not raw.strip():
-            continue  # blank line
         row = table[(k + 1) * n_cols:(k + 2) * n_cols]
-        if len(row) > 0 and any(v == "" for v in (row[i] for i in idx if i is not None)):
+        if spans is None:  # record k + 1 is line k + 2
+            lines = text.split("\n") if lines is None else lines
+            raw = lines[k + 1] if k + 1 < len(lines) else ""
+            if not raw.strip():
+                continue  # blank line
             n_fields = len(_csv_module_records(path, raw)[0])
-            if n_fields < width:
-                raise ServesimError(f"{path}, line {line}: {n_fields} fields, header has {len(header)}")
+        else:
+            n_fields = spans[k + 1][1]
+            if n_fields == 0 or (n_fields == 1 and row[0] != "" and not row[0].strip()):
+                continue  # blank line
+        if len(row) > 0 and any(v == "" for v in (row[i] for i in idx if i is not None)) and n_fields < width:
+            raise ServesimError(f"{path}, line {line}: {n_fields} fields, header has {len(header)}")
         parsers = (parse_time, _count, _count)
         values = [0 if i is None else _reraise_at(path, line, f"column {c!r}", parse, row[i])
                   for c, parse, i in zip(cols, parsers, idx)]
