@@ -142,12 +142,13 @@ def test_a_scenario_file_key_is_checked_against_what_compare_and_plan_run(tmp_pa
     assert main(["compare", "--scenario", path, "--vary", "seed=0,1", "--json"]) == 2
     assert "burstiness = 0.5 (only gamma arrivals have a burstiness" in capsys.readouterr().err
     path = _scenario_file(tmp_path, 'rate = 3.0\nrouter = "least_loaded"\n', "plan.toml")
-    argv = ["plan", "--scenario", path, "--target-rate", "5", "--slo-ttft-ms", "500", "--slo-tpot-ms", "50", "--json"]
-    assert main(argv) == 2
-    assert capsys.readouterr().err.strip().endswith(
-        "rate = 3.0 (the search probes rates itself, up to --target-rate); router = 'least_loaded' (each probe runs "
-        "one replica; plan multiplies replicas by the rate one sustains): these keys have no effect here; remove "
-        "them from the file")
+    with pytest.warns(UserWarning) as got:
+        assert main(_plan(tmp_path, "--scenario", path)) == 0  # a deployment's file is a fair base for plan
+    assert [str(w.message) for w in got] == [
+        f"{path}: rate = 3.0 (the search probes rates itself, up to --target-rate); router = 'least_loaded' (each "
+        "probe runs one replica; plan multiplies replicas by the rate one sustains): set by this command, the "
+        "file's values are not used"]
+    capsys.readouterr()
 
 
 def _plan(tmp_path, *extra: str) -> list[str]:
@@ -170,10 +171,9 @@ def test_plan_checks_settings_against_its_candidates(tmp_path, capsys):
 
 
 def test_plan_disaggregated_refuses_what_its_search_sets(tmp_path, capsys):
-    path = _scenario_file(tmp_path, "rate = 3.0\n")
     argv = ["plan", "--disaggregated", "--target-rate", "5", "--slo-ttft-ms", "500", "--slo-tpot-ms", "50", "--json"]
-    assert main([*argv, "--scenario", path]) == 2
-    assert "rate = 3.0 (the search probes rates itself" in capsys.readouterr().err
+    assert main([*argv, "--rate", "3"]) == 2
+    assert "--rate=3.0 has no effect here: the search probes rates itself" in capsys.readouterr().err
     assert main([*argv, "--chunk-size", "100", "--scheduler", "vllm"]) == 2
     assert "--chunk-size=100 has no effect here" in capsys.readouterr().err
 
@@ -188,3 +188,7 @@ def test_tts_keeps_the_files_rate_and_requests_and_refuses_what_it_sweeps(tmp_pa
     capsys.readouterr()
     assert main(["tts", "--scenario", path, "--samples", "1", "--budgets", "16", "--samples-per-prompt", "4"]) == 2
     assert "--samples-per-prompt=4 has no effect here: tts sweeps --samples" in capsys.readouterr().err
+    path = _scenario_file(tmp_path, 'samples_per_prompt = 4\nnum_requests = 2\nmodel = "qwen3-0.6b"\n'
+                                    'output_tokens = "8"\nprompt_tokens = "8"\n', "tts.toml")
+    with pytest.warns(UserWarning, match="samples_per_prompt = 4 \\(tts sweeps --samples\\): set by this command"):
+        assert main(["tts", "--scenario", path, "--samples", "1", "--budgets", "16", "--json"]) == 0

@@ -4,6 +4,7 @@ the fields a command sets itself (plan's search, tts's sweep)."""
 from __future__ import annotations
 
 import argparse
+import warnings
 
 from simulator.cli.simulate import OPTIONS
 from simulator.errors import ServesimError
@@ -19,8 +20,9 @@ def refuse_inert_flags(args: argparse.Namespace, scenarios: list[Scenario], vari
     - a `varied` key (compare's and plan's grid) that changes nothing in any of them;
     - keys of the `--scenario` file, all in one line, that the file's own settings leave unread and
       that none of `scenarios` reads (a typed flag or the grid that replaces a key, or makes it
-      unread as a what-if, is the user's explicit choice), or that are in `replaced`. A key equal
-      to its default is never refused: a template that writes every knob out runs.
+      unread as a what-if, is the user's explicit choice). A key equal to its default is never
+      refused: a template that writes every knob out runs. File keys in `replaced` get one warning
+      (a file describing a deployment is a fair base for plan or tts), typed flags an error.
     The reason given for a flag is `scenarios[0]`'s."""
     varied, replaced = varied or {}, replaced or {}
 
@@ -48,14 +50,18 @@ def refuse_inert_flags(args: argparse.Namespace, scenarios: list[Scenario], vari
 def _refuse_inert_file_keys(args: argparse.Namespace, path: str, varied: dict, replaced: dict[str, str],
                             reason) -> None:
     own, defaults = load_scenario(path), Scenario()
-    found = []
+    found, set_here = [], []
     for key, value in scenario_file_keys(path).items():
         if getattr(args, key, None) is not None or key in varied or getattr(own, key) == getattr(defaults, key):
             continue
         if key in replaced:
-            found.append(f"{key} = {value!r} ({replaced[key]})")
+            set_here.append(f"{key} = {value!r} ({replaced[key]})")
         elif (got := inert_reason(own, key)) and reason(key):
             found.append(f"{key} = {value!r} ({got[0]}; it counts with {got[1]})")
+    if set_here:  # the file describes a deployment; this command sets these itself by design: say so
+        values = "values are" if len(set_here) > 1 else "value is"
+        warnings.warn(f"{path}: {'; '.join(set_here)}: set by this command, the file's {values} not used",
+                      stacklevel=2)
     if found:
         one = len(found) == 1
         raise ServesimError(f"{path}: {'; '.join(found)}: {'this key has' if one else 'these keys have'} no effect "
