@@ -30,6 +30,9 @@ _DUR_FLOAT = ("every use of the durations (sum, dot, bincount weights, start + d
 
 # Mutants that cannot change behaviour, by mutmut's name; each with why (keep this list small
 # and re-check it when the code changes: a name may then point at another mutation).
+_EMPTY_FILL = ("whether the '' -> 'nan' substitution runs changes no value: without '' cells it is the identity, and "
+               "unsubstituted '' cells make float() raise, so the cell-by-cell loop reads them as NaN (only slower)")
+
 EQUIVALENT: list[tuple[str, str, str, str]] = [
     # (function of the mutant (its name without __mutmut_N; "" = any), a fragment of the old line, a fragment
     # of the new line, why the mutant cannot change behaviour). Matched on the diff, so renumbering is harmless.
@@ -593,4 +596,63 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
      "param_bytes_at(class, None) is None for an unquantized class, and _linear reads a None weight width as beta"),
     ("simulator.cost.ops.x_token_ops", 'model.param_bytes_at("attention", beta)', 'param_bytes_at("attention", None)',
      "param_bytes_at(class, None) is None for an unquantized class, and _linear reads a None weight width as beta"),
+    # the CSV reader without pandas (helper muttraces)
+    ("simulator.workload.traces.x__azure_times_ns", "pd.Series([cells[k] for k in rest], dtype=str)", "pd.Series([cells[k] for k in rest], dtype=None)",
+     "every cell is a Python str: the Series holds the same strings (pandas infers its str dtype) with or without dtype=str"),
+    ("simulator.workload.traces.x__azure_times_ns", "pd.Series([cells[k] for k in rest], dtype=str)", "pd.Series([cells[k] for k in rest], )",
+     "every cell is a Python str: the Series holds the same strings (pandas infers its str dtype) with or without dtype=str"),
+    ("simulator.workload.traces.x__azure_times_ns", "parsed = dt.notna().to_numpy()", "parsed = None",
+     "unparsed cells then get NaT's int64 (-2**63) instead of the -1 sentinel: negative either way, so _csv_rows sends them "
+     "to the same per-cell path"),
+    ("simulator.workload.traces.x__azure_times_ns", "np.array(rest, dtype=np.int64)", "np.array(rest, dtype=None)",
+     "rest is a non-empty list of Python ints (indices): numpy makes it int64 by default (64-bit Linux)"),
+    ("simulator.workload.traces.x__azure_times_ns", "np.array(rest, dtype=np.int64)", "np.array(rest, )",
+     "rest is a non-empty list of Python ints (indices): numpy makes it int64 by default (64-bit Linux)"),
+    ("simulator.workload.traces.x__csv_module_records", "max(limit, len(text) + 1))", "max(limit, len(text) + 2))",
+     "no field is longer than the text it is read from: a limit of len(text) + 1 or + 2 is never reached"),
+    ("simulator.workload.traces.x__csv_rows", "row = table[(k + 1) * n_cols:(k + 2) * n_cols]", "(k + 3) * n_cols]",
+     "row is read only at the header's column indices (< n_cols) and by len(row) > 0: the next record's cells after them "
+     "change neither"),
+    ("simulator.workload.traces.x__csv_rows", "values = [0 if i is None else", "values = [1 if i is None else",
+     "only a length-only file has no time column, and its rows reach the per-cell path only as blank lines (skipped) or "
+     "with a cell _numbers refused, which _count refuses too (float() takes every string int() takes): none is yielded"),
+    ("simulator.workload.traces.x__csv_rows", "times = np.zeros(n_rows, dtype=np.int64)", "times = np.zeros(n_rows, dtype=None)",
+     "a length-only file's zero times: as float64 they pass ~isnan(times) as int64 zeros pass times >= 0, and _collect "
+     "gives the same float64 0.0 arrivals"),
+    ("simulator.workload.traces.x__csv_rows", "times = np.zeros(n_rows, dtype=np.int64)", "times = np.zeros(n_rows, )",
+     "a length-only file's zero times: as float64 they pass ~isnan(times) as int64 zeros pass times >= 0, and _collect "
+     "gives the same float64 0.0 arrivals"),
+    ("simulator.workload.traces.x__csv_rows", "if lines is None else lines", "if (lines is None) or True else lines",
+     "text does not change between rows: splitting it again gives the same list (only slower)"),
+    ("simulator.workload.traces.x__csv_table", "if min(commas) < width - 1:", "if min(commas) <= width - 1:",
+     "the block pads only lines with fewer than width - 1 commas (its loop's own test): entering it when none has adds nothing"),
+    ("simulator.workload.traces.x__csv_table", "if min(commas) < width - 1:", "if min(commas) < width + 1:",
+     "the block pads only lines with fewer than width - 1 commas (its loop's own test): entering it when none has adds nothing"),
+    ("simulator.workload.traces.x__csv_table", "np.array(commas) < width - 1)", "np.array(commas) <= width - 1)",
+     "a line with width - 1 commas gets ',' * 0 appended: unchanged"),
+    ("simulator.workload.traces.x__csv_table", "np.array(commas) < width - 1)", "np.array(commas) < width + 1)",
+     "lines with width or more commas were refused above; one with width - 1 gets ',' * 0 appended: unchanged"),
+    ("simulator.workload.traces.x__csv_table", "if min(lens) < width:", "if min(lens) <= width:",
+     "the block pads only records shorter than width (its loop's own test): entering it when none is adds nothing"),
+    ("simulator.workload.traces.x__csv_table", "np.array(lens) < width)", "np.array(lens) <= width)",
+     "longer records were refused above; one of exactly width fields gets [''] * 0 appended: unchanged"),
+    ("simulator.workload.traces.x__floats", 'if "" in cells else cells', 'if ("" in cells) and False else cells', _EMPTY_FILL),
+    ("simulator.workload.traces.x__floats", 'if "" in cells else cells', 'if ("" in cells) or True else cells', _EMPTY_FILL),
+    ("simulator.workload.traces.x__floats", 'if "" in cells else', 'if "XXXX" in cells else', _EMPTY_FILL),
+    ("simulator.workload.traces.x__floats", 'if "" in cells else', 'if "" not in cells else', _EMPTY_FILL),
+    ("simulator.workload.traces.x__floats", '[c or "nan" for c in cells]', '[c and "nan" for c in cells]',
+     "runs only when a cell is '', which stays '' and makes float() raise: the cell-by-cell loop then reads the cells "
+     "themselves, the same array"),
+    ("simulator.workload.traces.x__floats", '[c or "nan" for c in cells]', '[c or "XXnanXX" for c in cells]',
+     "float('XXnanXX') raises: the cell-by-cell loop reads the '' cells as NaN, the same array"),
+    ("simulator.workload.traces.x__floats", '[c or "nan" for c in cells]', '[c or "NAN" for c in cells]', "float() reads 'NAN' as NaN, like 'nan'"),
+    ("simulator.workload.traces.x__floats", "dtype=np.float64, count=len(cells))", "dtype=None, count=len(cells))",
+     "np.fromiter reads dtype=None as float64 (np.dtype(None))"),
+    ("simulator.workload.traces.x__floats", "dtype=np.float64, count=len(cells))", "dtype=np.float64, )",
+     "count only preallocates: map yields exactly len(cells) floats either way"),
+    ("simulator.workload.traces.x__floats", "num = np.empty(len(cells), dtype=np.float64)", "num = np.empty(len(cells), dtype=None)",
+     "np.empty's default dtype is float64"),
+    ("simulator.workload.traces.x__floats", "num = np.empty(len(cells), dtype=np.float64)", "num = np.empty(len(cells), )",
+     "np.empty's default dtype is float64"),
+    ("simulator.workload.traces.x__floats", "num[k] = math.nan", "num[k] = None", "None written into a float64 array is NaN"),
 ]

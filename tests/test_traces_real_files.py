@@ -157,3 +157,30 @@ def test_a_token_count_beyond_any_context_is_refused(tmp_path, capsys):
     assert main(["simulate", "--trace", str(f)]) == 2
     err = capsys.readouterr().err
     assert "t.csv, line 2, column 'num_prefill_tokens'" in err and "<= 1e+09" in err
+
+
+def test_azure_date_times_and_plain_seconds_in_one_column_are_refused(tmp_path):
+    """Plain seconds count from 1970: next to 2024 date-times they would put 54 years between requests."""
+    p = write(tmp_path, "mixed.csv", AZURE_HEADER + "2024-01-02 03:04:05,10,2\n5,20,3\n")
+    with pytest.raises(ServesimError) as info:
+        load_trace(p, "azure")
+    assert str(info.value) == (f"{p}, line 2: TIMESTAMP '2024-01-02 03:04:05' is a date-time but line 3 has plain "
+                               "seconds ('5'); allowed: one form in every row (plain seconds count from 1970: years "
+                               "away from the date-times)")
+
+
+def test_azure_seconds_beyond_the_int64_ns_range_warn_nothing(tmp_path):
+    import warnings
+
+    p = write(tmp_path, "big.csv", AZURE_HEADER + "10000000000,1,1\n10000000002,2,2\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "invalid value encountered in cast" was printed
+        assert load_trace(p, "azure").arrival_s.tolist() == [0.0, 2.0]
+
+
+def test_a_column_named_twice_is_refused(tmp_path):
+    p = write(tmp_path, "twice.csv", "arrived_at,num_prefill_tokens,num_decode_tokens,num_prefill_tokens\n0,1,1,9\n")
+    with pytest.raises(ServesimError) as info:
+        load_trace(p, "splitwise")
+    assert str(info.value) == (f"{p}, line 1: column(s) ['num_prefill_tokens'] appear more than once in the header; "
+                               "allowed: each once (which one holds the requests is not clear)")

@@ -37,7 +37,6 @@ MAX_TOKENS_PER_REQUEST = 10**9  # a larger count is a corrupt cell, not a reques
 TRACE_FORMATS = ("splitwise", "azure", "burstgpt", "mooncake", "sharegpt", "bench", "lengths")
 _MOONCAKE_KEYS = ("timestamp", "input_length", "output_length")
 _DATE_START = re.compile(r"\s*\d{4}-\d{2}-\d{2}[ T]")  # guards pandas from 'now', 'today', 'May 10'
-_INTEGER = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+[ \t\n\v\f\r]*")  # a cell pandas read as int64
 _EOF = "\x00servesim end of file\x00"  # appended to CSV text: a record of its own unless a quoted field is open
 
 
@@ -110,8 +109,7 @@ def _floats(cells: list[str]) -> np.ndarray:
     text with int(), else float(): the same value). One pass in C: float() mapped into
     numpy (twice as fast as a str array's .astype(np.float64), which also drops a cell's trailing
     NUL characters), "" cells (blank lines, short rows) read as "nan"; a column with any other
-    non-number goes cell by cell. A column of integers only reads "-0" as +0.0 (as int64 then float64:
-    pandas' to_numeric, which this module used before)."""
+    non-number goes cell by cell. "-0" reads as +0.0."""
     try:
         texts = [c or "nan" for c in cells] if "" in cells else cells
         num = np.fromiter(map(float, texts), dtype=np.float64, count=len(cells))
@@ -122,20 +120,24 @@ def _floats(cells: list[str]) -> np.ndarray:
                 num[k] = float(cell)
             except ValueError:
                 num[k] = math.nan
-    neg_zero = (num == 0) & np.signbit(num)
-    if neg_zero.any() and np.all(np.abs(num) < 2.0**63) and all(_INTEGER.fullmatch(c) for c in cells):
-        num[neg_zero] = 0.0
-    return num
+    return num + 0.0  # -0.0 + 0.0 = +0.0: a "-0" cell reads as 0, as int() reads it on the per-cell path
 
 
-def _azure_times_ns(cells: list[str]) -> np.ndarray:
+def _azure_times_ns(cells: list[str], path: Path) -> np.ndarray:
     """Vectorized _azure_time_ns: int64 ns, or the sentinel -1 where a cell needs the slow path.
-    pandas (to_datetime) is imported only when a cell looks like a date-time."""
+    pandas (to_datetime) is imported only when a cell looks like a date-time. Raises ServesimError
+    for a column that mixes date-times and plain seconds (line numbers: one record per line)."""
     num = _floats(cells)
     out = np.full(len(cells), -1, dtype=np.int64)
-    ok = np.isfinite(num) & (num >= 0)
+    ok = np.isfinite(num) & (num >= 0) & (num < 9e9)  # beyond ~9.2e9 s the ns overflow int64: per cell
     out[ok] = np.round(num[ok] * 1e9).astype(np.int64)
     rest = [k for k in np.flatnonzero(~ok).tolist() if _DATE_START.match(cells[k])]
+    plain = np.isfinite(num) & (num >= 0)  # valid plain seconds (a negative cell gets its own error)
+    if rest and plain.any():
+        seconds = int(np.flatnonzero(plain)[0])
+        raise ServesimError(f"{path}, line {rest[0] + 2}: TIMESTAMP {cells[rest[0]].strip()!r} is a date-time but "
+                            f"line {seconds + 2} has plain seconds ({cells[seconds].strip()!r}); allowed: one form in "
+                            "every row (plain seconds count from 1970: years away from the date-times)")
     if rest:
         import pandas as pd  # lazily, for date-times only: `import simulator` and numeric traces stay light
 
@@ -237,8 +239,8 @@ def _csv_table(path: Path, text: str) -> tuple[list[str], int]:
     The records and errors are those pandas' C reader gave this module before (header=None, every
     cell text, blank lines kept as records of ""): none when the text is empty or starts with a
     blank line (no columns); "N fields, header has M" at the first record longer than the first
-    (line = 1-based record number); a quoted field open at the end of the text names the 0-based
-    record where it starts."""
+    (line = 1-based record number); a quoted field open at the end of the text names the line where
+    its record starts."""
     if '"' not in text and "\r" not in text:  # no quoting: a record is a line, its fields split at ","
         lines = text.split("\n")
         if lines[-1] == "":
@@ -267,8 +269,8 @@ def _csv_table(path: Path, text: str) -> tuple[list[str], int]:
         k = next(k for k, n in enumerate(whole) if n > width)
         raise ServesimError(f"{path}, line {k + 1}: {lens[k]} fields, header has {width}")
     if not closed:
-        raise ServesimError(f"{path}: not a readable CSV file: Error tokenizing data. C error: EOF inside "
-                            f"string starting at row {len(rows) - 1}")
+        line = _record_spans(path, text + sep + _EOF)[-1][0]
+        raise ServesimError(f'{path}, line {line}: a quoted field opened in this row has no closing quote (")')
     if min(lens) < width:  # short rows and blank lines: missing fields are ""
         for k in np.flatnonzero(np.array(lens) < width).tolist():
             rows[k] = rows[k] + [""] * (width - lens[k])
@@ -286,13 +288,16 @@ def _csv_rows(path: Path, fmt: str, text: str) -> Iterator[_Row]:
     if missing:
         raise ServesimError(f"{path}, line 1: {fmt} header lacks column(s) {missing}; "
                             f"found {header}; required {needed}")
+    if twice := [c for c in needed if header.count(c) > 1]:
+        raise ServesimError(f"{path}, line 1: column(s) {twice} appear more than once in the header; allowed: "
+                            "each once (which one holds the requests is not clear)")
     n_rows = len(table) // n_cols - 1
     idx = [None if c is None else header.index(c) for c in cols]
     cells = [None if i is None else table[n_cols + i::n_cols] for i in idx]
     if cols[0] is None:
         times = np.zeros(n_rows, dtype=np.int64)
     elif fmt == "azure":
-        times = _azure_times_ns(cells[0])
+        times = _azure_times_ns(cells[0], path)
     else:
         times = _numbers(cells[0], whole=False)
     prompts, outputs = _numbers(cells[1], whole=True), _numbers(cells[2], whole=True)
