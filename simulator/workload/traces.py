@@ -201,52 +201,44 @@ def _numbers(cells: list[str], whole: bool) -> np.ndarray:
     return num
 
 
-def _csv_module_records(path: Path, text: str) -> list[list[str]]:
-    """csv.reader's records of `text` (excel dialect), with no limit on a field's length (pandas
-    had none; the csv module's default is 128 KiB)."""
+def _csv_module_records(path: Path, text: str) -> tuple[list[list[str]], list[int]]:
+    """csv.reader's records of `text` (excel dialect) and the 1-based line where each starts (a
+    quoted field may hold newlines), with no limit on a field's length (pandas had none; the csv
+    module's default is 128 KiB)."""
     limit = csv.field_size_limit()
     csv.field_size_limit(max(limit, len(text) + 1))
     try:
-        return list(csv.reader(io.StringIO(text)))
-    except csv.Error as e:
-        raise ServesimError(f"{path}: not a readable CSV file: {e}") from None
-    finally:
-        csv.field_size_limit(limit)
-
-
-def _record_spans(path: Path, text: str) -> list[tuple[int, int]]:
-    """(1-based line where it starts, number of fields) of every record of a CSV text whose quoted
-    fields hold newlines (the csv module's line count after each record)."""
-    limit = csv.field_size_limit()
-    csv.field_size_limit(max(limit, len(text) + 1))
-    try:
-        reader, spans, last = csv.reader(io.StringIO(text)), [], 0
+        reader, records, starts, last = csv.reader(io.StringIO(text)), [], [], 0
         for record in reader:
-            spans.append((last + 1, len(record)))
-            last = reader.line_num
-        return spans
+            records.append(record)
+            starts.append(last + 1)
+            last = reader.line_num  # the line this record ends on
+        return records, starts
     except csv.Error as e:
         raise ServesimError(f"{path}: not a readable CSV file: {e}") from None
     finally:
         csv.field_size_limit(limit)
 
 
-def _csv_table(path: Path, text: str) -> tuple[list[str], int]:
+_Spans = list[tuple[int, int]]  # per record: (1-based line where it starts, fields it had)
+
+
+def _csv_table(path: Path, text: str) -> tuple[list[str], int, _Spans | None]:
     """The records of a CSV text as one flat list of cells, record after record, each padded with
-    "" to the first record's width, and that width (0: no records). Read with the csv module
+    "" to the first record's width; that width (0: no records); and the records' spans when the
+    csv module read them (None: record k is line k + 1, its fields split at ","). Read with the csv module
     (excel dialect: "-quoted fields, "" escapes, quoted newlines); text without quotes is split at
     newlines and commas directly (what the csv module gives it, in a third of the time).
-    The records and errors are those pandas' C reader gave this module before (header=None, every
-    cell text, blank lines kept as records of ""): none when the text is empty or starts with a
-    blank line (no columns); "N fields, header has M" at the first record longer than the first
-    (line = 1-based record number); a quoted field open at the end of the text names the line where
-    its record starts."""
+    Blank lines are records of "" (the pandas reader this module used before kept them so too);
+    no records when the text is empty or starts with a blank line (no columns). Errors: "N fields,
+    header has M" at the first record longer than the first (line = 1-based record number); a
+    quoted field open at the end of the text names the line where its record starts."""
     if '"' not in text and "\r" not in text:  # no quoting: a record is a line, its fields split at ","
         lines = text.split("\n")
         if lines[-1] == "":
             lines.pop()  # the text's last newline ends a record; it starts none
         if not lines or not lines[0]:
-            return [], 0
+            return [], 0, None
         commas = list(map(methodcaller("count", ","), lines))
         width = commas[0] + 1
         if max(commas) >= width:
@@ -255,33 +247,33 @@ def _csv_table(path: Path, text: str) -> tuple[list[str], int]:
         if min(commas) < width - 1:  # short rows and blank lines: missing fields are ""
             for k in np.flatnonzero(np.array(commas) < width - 1).tolist():
                 lines[k] += "," * (width - 1 - commas[k])
-        return ",".join(lines).split(","), width
+        return ",".join(lines).split(","), width, None
     sep = "" if not text or text.endswith("\n") else "\n"
-    rows = _csv_module_records(path, text + sep + _EOF)
+    rows, starts = _csv_module_records(path, text + sep + _EOF)
     closed = rows[-1] == [_EOF]  # else the sentinel was read into a quoted field left open
     if closed:
         rows.pop()
     if not rows or not rows[0]:
-        return [], 0
+        return [], 0, None
     width, lens = len(rows[0]), list(map(len, rows))
-    whole = lens if closed else lens[:-1]  # the open record: EOF is its error, as it was pandas'
+    whole = lens if closed else lens[:-1]  # the open record: its missing quote is its error
     if whole and max(whole) > width:
         k = next(k for k, n in enumerate(whole) if n > width)
-        raise ServesimError(f"{path}, line {k + 1}: {lens[k]} fields, header has {width}")
+        raise ServesimError(f"{path}, line {starts[k]}: {lens[k]} fields, header has {width}")
     if not closed:
-        line = _record_spans(path, text + sep + _EOF)[-1][0]
-        raise ServesimError(f'{path}, line {line}: a quoted field opened in this row has no closing quote (")')
+        raise ServesimError(f'{path}, line {starts[len(rows) - 1]}: a quoted field opened in this row has no closing '
+                            'quote (")')
     if min(lens) < width:  # short rows and blank lines: missing fields are ""
         for k in np.flatnonzero(np.array(lens) < width).tolist():
             rows[k] = rows[k] + [""] * (width - lens[k])
-    return list(chain.from_iterable(rows)), width
+    return list(chain.from_iterable(rows)), width, list(zip(starts, lens))
 
 
 def _csv_rows(path: Path, fmt: str, text: str) -> Iterator[_Row]:
     """Rows of a CSV trace, every cell read as text (_csv_table); a row's line number is the file's
     line where its record starts (header = 1; a quoted field may hold newlines)."""
     cols, parse_time, _ = _CSV_SPECS[fmt]
-    table, n_cols = _csv_table(path, text)
+    table, n_cols, spans = _csv_table(path, text)
     header = [c.strip() for c in table[:n_cols]]
     needed = [c for c in cols if c is not None]
     missing = [c for c in needed if c not in header]
@@ -309,25 +301,20 @@ def _csv_rows(path: Path, fmt: str, text: str) -> Iterator[_Row]:
     times_list = times.tolist()
     lines, width = None, max(i for i in idx if i is not None) + 1  # lines: split on the slow path only
     p_list, o_list = prompts.tolist(), outputs.tolist()
-    n_lines = text.count("\n") + (0 if not text or text.endswith("\n") else 1)
-    spans = None if n_lines == n_rows + 1 else _record_spans(path, text)  # quoted newlines: records span lines
     for k, ok in enumerate(good.tolist()):
         line = k + 2 if spans is None else spans[k + 1][0]
         if ok:
             yield line, times_list[k], int(p_list[k]), int(o_list[k])
             continue
         row = table[(k + 1) * n_cols:(k + 2) * n_cols]
-        if spans is None:  # record k + 1 is line k + 2
+        if spans is None:  # no quotes: record k + 1 is line k + 2, its fields split at ","
             lines = text.split("\n") if lines is None else lines
-            raw = lines[k + 1] if k + 1 < len(lines) else ""
-            if not raw.strip():
-                continue  # blank line
-            n_fields = len(_csv_module_records(path, raw)[0])
+            n_fields = lines[k + 1].count(",") + 1 if lines[k + 1] else 0
         else:
-            n_fields = spans[k + 1][1]
-            if n_fields == 0 or (n_fields == 1 and row[0] != "" and not row[0].strip()):
-                continue  # blank line
-        if len(row) > 0 and any(v == "" for v in (row[i] for i in idx if i is not None)) and n_fields < width:
+            n_fields = spans[k + 1][1]  # the csv module reads a blank line as no fields
+        if n_fields == 0 or (n_fields == 1 and not row[0].strip()):
+            continue  # a blank or whitespace-only line
+        if any(row[i] == "" for i in idx if i is not None) and n_fields < width:
             raise ServesimError(f"{path}, line {line}: {n_fields} fields, header has {len(header)}")
         parsers = (parse_time, _count, _count)
         values = [0 if i is None else _reraise_at(path, line, f"column {c!r}", parse, row[i])
