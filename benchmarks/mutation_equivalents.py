@@ -655,4 +655,10 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
     ("simulator.workload.traces.x__floats", "num = np.empty(len(cells), dtype=np.float64)", "num = np.empty(len(cells), )",
      "np.empty's default dtype is float64"),
     ("simulator.workload.traces.x__floats", "num[k] = math.nan", "num[k] = None", "None written into a float64 array is NaN"),
+    ("simulator.workload.traces.x__azure_times_ns", "& (num < 9e9)", "& (num <= 9e9)",
+     "at 9e9 s both paths give 9e18 ns exactly (np.round(9e9 * 1e9) and round(9e9 * 10**9)): the same times"),
+    ("simulator.workload.traces.x__azure_times_ns", "& (num < 9e9)", "& (num < 9000000001.0)",
+     "below 9.2e9 s the vectorized ns fit int64 and equal the per-cell ones: the bound only has to stay under it"),
+    ("simulator.workload.traces.x__csv_module_records", "max(limit, len(text) + 1))", "max(limit, len(text) - 1))",
+     "the text always ends in a newline and the end-of-file sentinel (20 characters): no field reaches len(text) - 1"),
 ]

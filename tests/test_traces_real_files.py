@@ -169,6 +169,13 @@ def test_azure_date_times_and_plain_seconds_in_one_column_are_refused(tmp_path):
                                "away from the date-times)")
 
 
+@pytest.mark.parametrize("seconds", ["0", "0.5"])
+def test_azure_zero_or_fractional_plain_seconds_next_to_date_times_are_refused(tmp_path, seconds):
+    p = write(tmp_path, "mixed0.csv", AZURE_HEADER + f"2024-01-02 03:04:05,10,2\n{seconds},20,3\n")
+    with pytest.raises(ServesimError, match=f"line 3 has plain seconds \\('{seconds}'\\)"):
+        load_trace(p, "azure")
+
+
 def test_azure_seconds_beyond_the_int64_ns_range_warn_nothing(tmp_path):
     import warnings
 

@@ -309,7 +309,7 @@ def _csv_rows(path: Path, fmt: str, text: str) -> Iterator[_Row]:
         row = table[(k + 1) * n_cols:(k + 2) * n_cols]
         if spans is None:  # no quotes: record k + 1 is line k + 2, its fields split at ","
             lines = text.split("\n") if lines is None else lines
-            n_fields = lines[k + 1].count(",") + 1 if lines[k + 1] else 0
+            n_fields = lines[k + 1].count(",") + 1  # a blank line: one empty field
         else:
             n_fields = spans[k + 1][1]  # the csv module reads a blank line as no fields
         if n_fields == 0 or (n_fields == 1 and not row[0].strip()):
