@@ -2,7 +2,7 @@
 
 Owns INERT_RULES (fields, when they do nothing, why, what would make them count) and the two run
 facts they share with the engine set-up (never_preempts, swap_space_used). The CLI refuses a typed
-flag, a `--vary` key or a `--scenario` file key that `inert_reason` names (cli/simulate.py
+flag, a `--vary` key or a `--scenario` file key that `inert_reason` names (cli/inert_flags.py
 refuse_inert_flags) rather than run with it silently ignored.
 """
 from __future__ import annotations

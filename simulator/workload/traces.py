@@ -226,13 +226,13 @@ _Spans = list[tuple[int, int]]  # per record: (1-based line where it starts, fie
 def _csv_table(path: Path, text: str) -> tuple[list[str], int, _Spans | None]:
     """The records of a CSV text as one flat list of cells, record after record, each padded with
     "" to the first record's width; that width (0: no records); and the records' spans when the
-    csv module read them (None: record k is line k + 1, its fields split at ","). Read with the csv module
-    (excel dialect: "-quoted fields, "" escapes, quoted newlines); text without quotes is split at
-    newlines and commas directly (what the csv module gives it, in a third of the time).
+    csv module read them (None: record k is line k + 1, its fields split at ","). Read with the
+    csv module (excel dialect: "-quoted fields, "" escapes, quoted newlines); text without quotes
+    is split at newlines and commas directly (what the csv module gives it, in a third of the time).
     Blank lines are records of "" (the pandas reader this module used before kept them so too);
     no records when the text is empty or starts with a blank line (no columns). Errors: "N fields,
-    header has M" at the first record longer than the first (line = 1-based record number); a
-    quoted field open at the end of the text names the line where its record starts."""
+    header has M" at the first record longer than the first, and a quoted field left open at the
+    end of the text, each at the line where its record starts."""
     if '"' not in text and "\r" not in text:  # no quoting: a record is a line, its fields split at ","
         lines = text.split("\n")
         if lines[-1] == "":
