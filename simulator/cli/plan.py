@@ -24,7 +24,8 @@ EPILOG = ("A probe (one replica, --probe-requests requests at one rate) is susta
           "sustainable and the SLO percentile of TTFT/TPOT is within the SLOs. The search starts at the "
           "saturation throughput, doubles while ok, then bisects. Other scenario options set the base; "
           "--rate, --replicas, --num-requests and --trace-arrivals are the search's own, and --router has "
-          "nothing to route (a probe runs one replica): each is refused, typed or in a --scenario file.")
+          "nothing to route (a probe runs one replica): typed, each is refused; in a --scenario file, a "
+          "warning says the file's value is not used.")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -112,9 +112,6 @@ OPTIONS = {
 }
 
 
-FLAG_OF = {field: flag for flag, (field, _, _) in OPTIONS.items()}  # Scenario field -> its option
-
-
 def add_scenario_arguments(p: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
     """The scenario options; `exclude` leaves flags out for a command that redefines them."""
     p.add_argument("--scenario", metavar="FILE.toml", help="scenario file; options below override it")
