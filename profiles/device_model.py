@@ -140,32 +140,12 @@ class DeviceKernels:
             return None
         beta, peak, bw = beta_of(dtype), self.peak_flops(dtype), self.spec.memory_bandwidth_bytes_per_s
         extra = round(cls.extra_tokens) if cls.extra_tokens else 0
-        if cls.p is not None or op not in ("attn_prefill", "attn_decode"):
-            time_s = cls.time_s
+        time_s = cls.time_s
 
-            def seconds(batch_size: int, chunk_tokens: int, context_tokens: int) -> float:
-                flops, nbytes = attention_work(op, batch_size, chunk_tokens, context_tokens + extra, num_heads,
-                                               num_kv_heads, head_dim, beta)
-                return time_s(flops, nbytes, peak, bw, dtype)
-
-            return seconds
-        # the hot path (a new shape nearly every step): attention_work and KernelClass.time_s for
-        # this op and p=None written out, the same operations in the same order (the same bits)
-        h, hkv, d = num_heads, num_kv_heads, head_dim
-        compute_rate, memory_rate, floor = cls.eta_c(dtype) * peak, cls.eta_memory * bw, cls.overhead_s
-        if op == "attn_prefill":
-            def seconds(batch_size: int, chunk_tokens: int, context_tokens: int) -> float:
-                b, n, ctx = max(batch_size, 1), chunk_tokens, context_tokens + extra
-                pairs = b * (n * ctx + n * (n + 1) / 2)
-                t_c = 4.0 * h * d * pairs / compute_rate
-                t_m = beta * b * (2 * hkv * d * (ctx + 2 * n) + 2 * n * h * d) / memory_rate
-                return floor + (t_m if t_m > t_c else t_c)  # = max(t_c, t_m)
-        else:
-            def seconds(batch_size: int, chunk_tokens: int, context_tokens: int) -> float:
-                b, ctx = max(batch_size, 1), context_tokens + extra
-                t_c = 4.0 * h * d * b * ctx / compute_rate
-                t_m = beta * b * (2 * hkv * d * (ctx + 1) + 2 * h * d) / memory_rate
-                return floor + (t_m if t_m > t_c else t_c)  # = max(t_c, t_m)
+        def seconds(batch_size: int, chunk_tokens: int, context_tokens: int) -> float:
+            flops, nbytes = attention_work(op, batch_size, chunk_tokens, context_tokens + extra, num_heads,
+                                           num_kv_heads, head_dim, beta)
+            return time_s(flops, nbytes, peak, bw, dtype)
 
         return seconds
 

@@ -8,6 +8,7 @@ refuse_inert_flags) rather than run with it silently ignored.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from simulator.errors import ServesimError
 from simulator.moe import moe_requested
@@ -25,14 +26,19 @@ def never_preempts(s: Scenario) -> bool:
     engine name is left to the run, which reports it."""
     if s.scheduler == "static":
         return True
-    if s.engine is None:  # the defaults (vllm; kernels on a CPU) preempt
-        return False
+    # the defaults (vllm; kernels on a CPU) preempt
+    return s.engine is not None and _engine_admission(s.engine) == "reserve"
+
+
+@lru_cache(maxsize=16)
+def _engine_admission(engine: str) -> str | None:
+    """An engine file's admission, read once per process (every engine instance and every rule asks)."""
     from simulator.cost import load_engine
 
     try:
-        return load_engine(s.engine).admission == "reserve"
+        return load_engine(engine).admission
     except ServesimError:
-        return False
+        return None
 
 
 def swap_space_used(s: Scenario) -> bool:

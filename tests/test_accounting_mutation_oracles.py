@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from toy_model import TOY
 
 from hardware import DeviceSpec, load_device
 from hardware.catalog import DATA_DIR as HARDWARE_DIR
@@ -31,17 +32,12 @@ from simulator.accounting.kinetics import (
 )
 from simulator.accounting.power import PowerModel, line_model, load_power_model
 from simulator.engine import StepTotals
-from simulator.models import ModelSpec
 
 # 100 TFLOP/s bf16, 50 TFLOP/s fp32, 1000 GB/s, 500 W TDP, 100 W idle, $2 per GPU-hour
 DEV = DeviceSpec(name="toy", display_name="toy", vendor="none", kind="gpu", memory_gib=80.0,
                  memory_bandwidth_gb_per_s=1000.0, peak_tflops={"bf16": 100.0, "fp32": 50.0}, tdp_w=500.0,
                  idle_w=100.0, host_link_kind="pcie", host_link_gb_per_s=64.0, price_usd_per_hour=2.0,
                  price_as_of="2026-03", price_source="test")
-# H=4, Hkv=2, d=8, nL=2: H*d*nL = 64, Hkv*d*nL = 32 (as tests/test_kinetics.py)
-TOY = ModelSpec(name="toy", model_type="llama", num_layers=2, hidden_size=32, num_heads=4, num_kv_heads=2,
-                head_dim=8, intermediate_size=64, vocab_size=100, tie_word_embeddings=False, gated_mlp=True,
-                has_bias=False, max_position_embeddings=4096)
 NAN = float("nan")
 
 

@@ -2,10 +2,12 @@
 written out from formulas.md "Roofline step time" and the ops.py docstrings on toy models, the
 roofline sums on a toy device with round peaks, the engine's CPU time (engine.py docstring), and
 the provenance records' text on a stand-in fidelity file."""
+import dataclasses
 import json
 from types import SimpleNamespace
 
 import pytest
+from toy_model import TOY
 
 from hardware import DeviceSpec, load_device
 from hardware.catalog import DATA_DIR as HARDWARE_DIR
@@ -26,11 +28,6 @@ from simulator.cost.shape import BatchShape, KvWork
 from simulator.cost.step import BOUND_COMPUTE, BOUND_MEMORY, BOUND_OVERHEAD, StepCost
 from simulator.errors import ServesimError
 from simulator.models import ModelSpec
-
-# H=4, Hkv=2, d=8, nL=2 (as tests/test_kinetics.py)
-TOY = ModelSpec(name="toy", model_type="llama", num_layers=2, hidden_size=32, num_heads=4, num_kv_heads=2,
-                head_dim=8, intermediate_size=64, vocab_size=100, tie_word_embeddings=False, gated_mlp=True,
-                has_bias=False, max_position_embeddings=4096)
 
 
 def moe_model(**kw):
@@ -562,10 +559,8 @@ def test_overhead_records_round_to_a_tenth_of_a_microsecond():
 # ---- ops.py: dense token ops, logits and attention closed forms ---------------------------------
 # TOY with an MLP 66 wide, a 102-token vocabulary, and quantized weights: attention 1 byte, MLP 0.5 byte,
 # lm_head 1 byte per weight (activations stay at beta = 2 bytes)
-TOYQ = ModelSpec(name="toyq", model_type="llama", num_layers=2, hidden_size=32, num_heads=4, num_kv_heads=2,
-                 head_dim=8, intermediate_size=66, vocab_size=102, tie_word_embeddings=False, gated_mlp=True,
-                 has_bias=False, max_position_embeddings=4096,
-                 weight_bytes_per_param={"attention": 1.0, "mlp": 0.5, "lm_head": 1.0})
+TOYQ = dataclasses.replace(TOY, name="toyq", intermediate_size=66, vocab_size=102,
+                           weight_bytes_per_param={"attention": 1.0, "mlp": 0.5, "lm_head": 1.0})
 
 
 def test_dense_token_ops_hand_computed_tp1():

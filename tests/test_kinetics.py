@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from toy_model import TOY
 
 from simulator.accounting.kinetics import (
     KineticsInputs,
@@ -11,15 +12,11 @@ from simulator.accounting.kinetics import (
     topk_attended,
 )
 from simulator.cli import main
-from simulator.models import ModelSpec, load_model
+from simulator.models import load_model
 from simulator.results.summary import build_summary, summary_json
 from simulator.run import simulate
 from simulator.scenario import Scenario
 
-# H=4, Hkv=2, d=8, nL=2: H*d*nL = 64, Hkv*d*nL = 32, bf16 KV bytes per token = 2*2*32 = 128
-TOY = ModelSpec(name="toy", model_type="llama", num_layers=2, hidden_size=32, num_heads=4, num_kv_heads=2,
-                head_dim=8, intermediate_size=64, vocab_size=100, tie_word_embeddings=False, gated_mlp=True,
-                has_bias=False, max_position_embeddings=4096)
 P = 1000
 
 

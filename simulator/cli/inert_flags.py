@@ -9,7 +9,7 @@ import warnings
 from simulator.cli.simulate import OPTIONS
 from simulator.errors import ServesimError
 from simulator.inert_settings import inert_reason
-from simulator.scenario import Scenario, load_scenario, scenario_file_keys
+from simulator.scenario import Scenario, scenario_file_keys, scenario_from_dict
 
 
 def refuse_inert_flags(args: argparse.Namespace, scenarios: list[Scenario], varied: dict | None = None,
@@ -49,9 +49,10 @@ def refuse_inert_flags(args: argparse.Namespace, scenarios: list[Scenario], vari
 
 def _refuse_inert_file_keys(args: argparse.Namespace, path: str, varied: dict, replaced: dict[str, str],
                             reason) -> None:
-    own, defaults = load_scenario(path), Scenario()
+    keys = scenario_file_keys(path)
+    own, defaults = scenario_from_dict(keys, origin=path), Scenario()
     found, set_here = [], []
-    for key, value in scenario_file_keys(path).items():
+    for key, value in keys.items():
         if getattr(args, key, None) is not None or key in varied or getattr(own, key) == getattr(defaults, key):
             continue
         if key in replaced:
