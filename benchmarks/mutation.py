@@ -41,7 +41,8 @@ IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".hypot
 PACKAGES: dict[str, tuple[list[str], list[str]]] = {
     "workload": (["simulator/workload/synthetic.py", "simulator/workload/requests.py"],
                  ["tests/test_workload_distributions.py", "tests/test_workload_validation.py", "tests/test_traces.py"]),
-    "traces": (["simulator/workload/traces.py", "simulator/workload/sharegpt.py", "simulator/workload/bench_results.py"],
+    "traces": (["simulator/workload/traces.py", "simulator/workload/csv_table.py", "simulator/workload/sharegpt.py",
+                "simulator/workload/bench_results.py"],
                ["tests/test_traces.py", "tests/test_traces_real_files.py", "tests/test_sharegpt_bytes.py",
                 "tests/test_malformed_files.py", "tests/test_bench.py", "tests/test_traces_mutation_oracles.py",
                 "tests/test_sharegpt_oracles.py", "tests/test_bench_results_oracles.py", "tests/test_traces_csv_reader.py",

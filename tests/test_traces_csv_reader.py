@@ -1,7 +1,8 @@
-"""The CSV reader of simulator/workload/traces.py without pandas: a CSV trace load imports no pandas
-(Azure date-times alone import it), the one-pass number conversion agrees to the bit with the
-per-cell path (_count/_time) on every spelling of a whole number, and the csv-module reader keeps
-pandas' records and messages (quoted cells, blank and whitespace lines, an open quote, long fields)."""
+"""The CSV reader of simulator/workload (traces.py, csv_table.py) without pandas: a CSV trace load
+imports no pandas (Azure date-times alone import it), the one-pass number conversion agrees to the
+bit with the per-cell path (_count/_time) on every spelling of a whole number, and the csv-module
+reader keeps pandas' records (quoted cells, blank and whitespace lines, long fields) with messages
+that name the line (a long record, an open quote)."""
 import csv
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import simulator.workload.csv_table as csv_table
 import simulator.workload.traces as traces
 from simulator.errors import ServesimError
 from simulator.workload.traces import load_trace
@@ -76,10 +78,10 @@ def test_a_whitespace_line_sends_its_columns_cell_by_cell_and_is_skipped(tmp_pat
 
 def test_floats_reads_what_float_reads():
     cells = ["12", "12.0", "1e2", " 7 ", "1_000", "", "x", "inf", "0.1", "9007199254740993"]
-    got = traces._floats(cells)
+    got = csv_table.float_cells(cells)
     want = [12.0, 12.0, 100.0, 7.0, 1000.0, np.nan, np.nan, np.inf, 0.1, 9007199254740992.0]
     np.testing.assert_array_equal(got, want)
-    assert np.isnan(traces._floats(["5\x00", "1"])).tolist() == [True, False]  # float() refuses a NUL
+    assert np.isnan(csv_table.float_cells(["5\x00", "1"])).tolist() == [True, False]  # float() refuses a NUL
 
 
 def test_minus_zero_reads_as_zero(tmp_path):
@@ -90,7 +92,7 @@ def test_minus_zero_reads_as_zero(tmp_path):
 
 
 def test_spans_give_each_record_its_first_line_and_its_fields():
-    cells, width, spans = traces._csv_table(Path("t.csv"), 'a,b,p\n1,2,"x\n\ny"\n\n3,4\n')
+    cells, width, spans = csv_table.csv_table(Path("t.csv"), 'a,b,p\n1,2,"x\n\ny"\n\n3,4\n')
     assert (width, spans) == (3, [(1, 3), (2, 3), (5, 0), (6, 2)])
     assert cells == ["a", "b", "p", "1", "2", "x\n\ny", "", "", "", "3", "4", ""]
 
@@ -107,7 +109,7 @@ def test_quoted_and_plain_files_read_the_same(tmp_path):
 @pytest.mark.parametrize("quote", [False, True])  # text without quotes is split directly, else csv reads it
 def test_table_pads_short_records_and_blank_lines(quote):
     def table(text):
-        cells, width, spans = traces._csv_table(Path("t.csv"), '"a"' + text[1:] if quote else text)
+        cells, width, spans = csv_table.csv_table(Path("t.csv"), '"a"' + text[1:] if quote else text)
         assert spans is None if not quote else len(spans) * width == len(cells)
         return cells, width
 
@@ -121,7 +123,7 @@ def test_table_pads_short_records_and_blank_lines(quote):
 
 @pytest.mark.parametrize("text", ["", "\n", "\na,b\n1,2\n", '\n"a",b\n1,2,3\n"'])
 def test_no_columns_when_empty_or_the_first_line_is_blank(text):
-    assert traces._csv_table(Path("t.csv"), text) == ([], 0, None)  # no columns to parse
+    assert csv_table.csv_table(Path("t.csv"), text) == ([], 0, None)  # no columns to parse
 
 
 @pytest.mark.parametrize("text, message", [
@@ -149,23 +151,23 @@ def test_an_open_quote_over_the_csv_field_limit_keeps_the_message_and_the_limit(
 
 # ---- pinned by mutation testing (helper muttraces) ------------------------------------------------
 def test_floats_reads_minus_zero_as_plus_zero():
-    got = traces._floats(["-0", "200", " +7 ", "-0.0", "2.5"])
+    got = csv_table.float_cells(["-0", "200", " +7 ", "-0.0", "2.5"])
     assert got.tolist() == [0.0, 200.0, 7.0, 0.0, 2.5]
     assert np.signbit(got).tolist() == [False] * 5
 
 
 def test_table_of_text_with_carriage_returns_goes_to_the_csv_module():
     # no quotes, but "\r": the csv module ends records at \r\n (a direct split would keep "b\r")
-    assert traces._csv_table(Path("t.csv"), "a,b\r\n1,2\r\n") == (["a", "b", "1", "2"], 2, [(1, 2), (2, 2)])
+    assert csv_table.csv_table(Path("t.csv"), "a,b\r\n1,2\r\n") == (["a", "b", "1", "2"], 2, [(1, 2), (2, 2)])
     with pytest.raises(ServesimError) as e:  # a lone \r inside a record: the csv module's error, with the file
-        traces._csv_table(Path("t.csv"), "a,b\r1,2\n")
+        csv_table.csv_table(Path("t.csv"), "a,b\r1,2\n")
     # (the csv module's hint after " - " differs between Python versions)
     assert str(e.value).startswith("t.csv: not a readable CSV file: new-line character seen in unquoted field - ")
 
 
 def test_quoted_table_refuses_a_long_last_record():
     with pytest.raises(ServesimError, match=r"^t\.csv, line 3: 3 fields, header has 2$"):
-        traces._csv_table(Path("t.csv"), '"a",b\n1,2\n1,2,3\n')
+        csv_table.csv_table(Path("t.csv"), '"a",b\n1,2\n1,2,3\n')
 
 
 def test_a_short_line_longer_than_the_csv_field_limit_is_counted_not_refused(tmp_path):
@@ -196,6 +198,6 @@ def test_azure_seconds_past_the_int64_ns_range_take_the_per_cell_path(tmp_path):
 
 @pytest.mark.parametrize("big", ["9223372036854775808", "10000000000000000000"])  # 2**63, 1e19
 def test_floats_reads_minus_zero_as_plus_zero_next_to_huge_values(big):
-    got = traces._floats(["-0", "-1", big])
+    got = csv_table.float_cells(["-0", "-1", big])
     assert got.tolist() == [0.0, -1.0, float(big)]
     assert np.signbit(got).tolist() == [False, True, False]

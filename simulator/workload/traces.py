@@ -7,7 +7,7 @@ pairing, token counts and arrivals: sharegpt.py). Bad input raises
 ServesimError naming the file and the 1-based line. Rows are never dropped silently: BurstGPT
 zero-output rows need skip_zero_output=True (CLI --trace-skip-failed; then a TraceWarning gives the
 count), and skipped ShareGPT turns are counted in a TraceWarning. CSV formats are read with the
-standard library's csv module (every cell as text, then validated; the number columns converted in
+standard library's csv module (csv_table.py: every cell as text, then validated here; the number columns converted in
 one pass, a row with a bad cell re-read cell by cell for its error message); pandas is imported
 only for Azure date-time cells (pd.to_datetime). "lengths" is a length-only CSV (Vidur's:
 num_prefill_tokens, num_decode_tokens, no arrival column): every arrival is 0, for
@@ -15,14 +15,10 @@ num_prefill_tokens, num_decode_tokens, no arrival column): every arrival is 0, f
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import re
 import warnings
-from itertools import chain
-from operator import methodcaller
 from pathlib import Path
 from typing import Callable, Iterator, TextIO
 
@@ -30,6 +26,7 @@ import numpy as np
 
 from simulator.errors import ServesimError
 from simulator.workload.bench_results import read_bench_result
+from simulator.workload.csv_table import csv_table, float_cells
 from simulator.workload.prefix import mooncake_chunks
 from simulator.workload.requests import RequestArrays
 
@@ -37,7 +34,6 @@ MAX_TOKENS_PER_REQUEST = 10**9  # a larger count is a corrupt cell, not a reques
 TRACE_FORMATS = ("splitwise", "azure", "burstgpt", "mooncake", "sharegpt", "bench", "lengths")
 _MOONCAKE_KEYS = ("timestamp", "input_length", "output_length")
 _DATE_START = re.compile(r"\s*\d{4}-\d{2}-\d{2}[ T]")  # guards pandas from 'now', 'today', 'May 10'
-_EOF = "\x00servesim end of file\x00"  # appended to CSV text: a record of its own unless a quoted field is open
 
 
 class TraceWarning(UserWarning):
@@ -104,35 +100,16 @@ def _azure_time_ns(text: str) -> int:
     return int(ts.as_unit("ns").value)
 
 
-def _floats(cells: list[str]) -> np.ndarray:
-    """Cells as float64, NaN where float() refuses a cell (the per-cell _number reads the same
-    text with int(), else float(): the same value). One pass in C: float() mapped into
-    numpy (twice as fast as a str array's .astype(np.float64), which also drops a cell's trailing
-    NUL characters), "" cells (blank lines, short rows) read as "nan"; a column with any other
-    non-number goes cell by cell. "-0" reads as +0.0."""
-    try:
-        texts = [c or "nan" for c in cells] if "" in cells else cells
-        num = np.fromiter(map(float, texts), dtype=np.float64, count=len(cells))
-    except ValueError:
-        num = np.empty(len(cells), dtype=np.float64)
-        for k, cell in enumerate(cells):
-            try:
-                num[k] = float(cell)
-            except ValueError:
-                num[k] = math.nan
-    return num + 0.0  # -0.0 + 0.0 = +0.0: a "-0" cell reads as 0, as int() reads it on the per-cell path
-
-
 def _azure_times_ns(cells: list[str], path: Path) -> np.ndarray:
     """Vectorized _azure_time_ns: int64 ns, or the sentinel -1 where a cell needs the slow path.
     pandas (to_datetime) is imported only when a cell looks like a date-time. Raises ServesimError
     for a column that mixes date-times and plain seconds (line numbers: one record per line)."""
-    num = _floats(cells)
+    num = float_cells(cells)
     out = np.full(len(cells), -1, dtype=np.int64)
-    ok = np.isfinite(num) & (num >= 0) & (num < 9e9)  # beyond ~9.2e9 s the ns overflow int64: per cell
+    plain = np.isfinite(num) & (num >= 0)  # valid plain seconds (a negative cell gets its own error)
+    ok = plain & (num < 9e9)  # beyond ~9.2e9 s the ns overflow int64: per cell
     out[ok] = np.round(num[ok] * 1e9).astype(np.int64)
     rest = [k for k in np.flatnonzero(~ok).tolist() if _DATE_START.match(cells[k])]
-    plain = np.isfinite(num) & (num >= 0)  # valid plain seconds (a negative cell gets its own error)
     if rest and plain.any():
         seconds = int(np.flatnonzero(plain)[0])
         raise ServesimError(f"{path}, line {rest[0] + 2}: TIMESTAMP {cells[rest[0]].strip()!r} is a date-time but "
@@ -193,7 +170,7 @@ def _collect(path: Path, fmt: str, cols: tuple[str, ...], rows: Iterator[_Row], 
 
 def _numbers(cells: list[str], whole: bool) -> np.ndarray:
     """Vectorized _count (whole=True) / _time: float64, NaN where a cell needs the slow path."""
-    num = _floats(cells)
+    num = float_cells(cells)
     bad = ~np.isfinite(num) | (num < 0)
     if whole:
         bad |= np.isfinite(num) & ((num != np.floor(num)) | (num > MAX_TOKENS_PER_REQUEST))
@@ -201,79 +178,11 @@ def _numbers(cells: list[str], whole: bool) -> np.ndarray:
     return num
 
 
-def _csv_module_records(path: Path, text: str) -> tuple[list[list[str]], list[int]]:
-    """csv.reader's records of `text` (excel dialect) and the 1-based line where each starts (a
-    quoted field may hold newlines), with no limit on a field's length (pandas had none; the csv
-    module's default is 128 KiB)."""
-    limit = csv.field_size_limit()
-    csv.field_size_limit(max(limit, len(text) + 1))
-    try:
-        reader, records, starts, last = csv.reader(io.StringIO(text)), [], [], 0
-        for record in reader:
-            records.append(record)
-            starts.append(last + 1)
-            last = reader.line_num  # the line this record ends on
-        return records, starts
-    except csv.Error as e:
-        raise ServesimError(f"{path}: not a readable CSV file: {e}") from None
-    finally:
-        csv.field_size_limit(limit)
-
-
-_Spans = list[tuple[int, int]]  # per record: (1-based line where it starts, fields it had)
-
-
-def _csv_table(path: Path, text: str) -> tuple[list[str], int, _Spans | None]:
-    """The records of a CSV text as one flat list of cells, record after record, each padded with
-    "" to the first record's width; that width (0: no records); and the records' spans when the
-    csv module read them (None: record k is line k + 1, its fields split at ","). Read with the
-    csv module (excel dialect: "-quoted fields, "" escapes, quoted newlines); text without quotes
-    is split at newlines and commas directly (what the csv module gives it, in a third of the time).
-    Blank lines are records of "" (the pandas reader this module used before kept them so too);
-    no records when the text is empty or starts with a blank line (no columns). Errors: "N fields,
-    header has M" at the first record longer than the first, and a quoted field left open at the
-    end of the text, each at the line where its record starts."""
-    if '"' not in text and "\r" not in text:  # no quoting: a record is a line, its fields split at ","
-        lines = text.split("\n")
-        if lines[-1] == "":
-            lines.pop()  # the text's last newline ends a record; it starts none
-        if not lines or not lines[0]:
-            return [], 0, None
-        commas = list(map(methodcaller("count", ","), lines))
-        width = commas[0] + 1
-        if max(commas) >= width:
-            k = next(k for k, n in enumerate(commas) if n >= width)
-            raise ServesimError(f"{path}, line {k + 1}: {commas[k] + 1} fields, header has {width}")
-        if min(commas) < width - 1:  # short rows and blank lines: missing fields are ""
-            for k in np.flatnonzero(np.array(commas) < width - 1).tolist():
-                lines[k] += "," * (width - 1 - commas[k])
-        return ",".join(lines).split(","), width, None
-    sep = "" if not text or text.endswith("\n") else "\n"
-    rows, starts = _csv_module_records(path, text + sep + _EOF)
-    closed = rows[-1] == [_EOF]  # else the sentinel was read into a quoted field left open
-    if closed:
-        rows.pop()
-    if not rows or not rows[0]:
-        return [], 0, None
-    width, lens = len(rows[0]), list(map(len, rows))
-    whole = lens if closed else lens[:-1]  # the open record: its missing quote is its error
-    if whole and max(whole) > width:
-        k = next(k for k, n in enumerate(whole) if n > width)
-        raise ServesimError(f"{path}, line {starts[k]}: {lens[k]} fields, header has {width}")
-    if not closed:
-        raise ServesimError(f'{path}, line {starts[len(rows) - 1]}: a quoted field opened in this row has no closing '
-                            'quote (")')
-    if min(lens) < width:  # short rows and blank lines: missing fields are ""
-        for k in np.flatnonzero(np.array(lens) < width).tolist():
-            rows[k] = rows[k] + [""] * (width - lens[k])
-    return list(chain.from_iterable(rows)), width, list(zip(starts, lens))
-
-
 def _csv_rows(path: Path, fmt: str, text: str) -> Iterator[_Row]:
-    """Rows of a CSV trace, every cell read as text (_csv_table); a row's line number is the file's
-    line where its record starts (header = 1; a quoted field may hold newlines)."""
+    """Rows of a CSV trace, every cell read as text (csv_table.py); a row's line number is the
+    file's line where its record starts (header = 1; a quoted field may hold newlines)."""
     cols, parse_time, _ = _CSV_SPECS[fmt]
-    table, n_cols, spans = _csv_table(path, text)
+    table, n_cols, spans = csv_table(path, text)
     header = [c.strip() for c in table[:n_cols]]
     needed = [c for c in cols if c is not None]
     missing = [c for c in needed if c not in header]
